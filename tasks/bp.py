@@ -1,0 +1,115 @@
+"""Blood pressure category from body measures (one-to-one): age, sex, height, weight and lifestyle -> normal /
+elevated / high, on the 70k-patient Kaggle cardiovascular dataset.
+
+Target, from the measured systolic (ap_hi) and diastolic (ap_lo) pressure, following the AHA categories merged
+to three classes:
+  0 normal    ap_hi < 120 and ap_lo < 80
+  1 elevated  otherwise below "high" (AHA "elevated" and "stage 1": 120-139 or 80-89)
+  2 high      ap_hi >= 140 or ap_lo >= 90 (AHA "stage 2" and above)
+ap_hi, ap_lo and cardio are never inputs. Rows outside physiological ranges are dropped (see PLAUSIBLE).
+"""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from zoo.data import Source, locate
+from zoo.errors import DataError
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+
+SOURCES = [
+    Source("cardio_train/cardio_train.csv.gz",
+           sha256="cf49a442a6a6ed2ca28df77838b5632e428f548eb016d33bd2d37172226369f2"),
+    Source("cardio_train/cardio_train.csv"),  # the Kaggle original, ';'-delimited
+]
+WHERE_TO_GET = ("get cardio_train.csv from Kaggle's 'Cardiovascular Disease dataset' (sulianova) "
+                "and put it in cardio_train/ under the data dir")
+FEATURES = ["age_years", "gender", "height", "weight", "cholesterol", "gluc", "smoke", "alco", "active"]
+CLASSES = ["normal", "elevated", "high"]
+PLAUSIBLE = {  # inclusive ranges; anything else is a data-entry error (e.g. ap_hi 16020, height 55 cm)
+    "ap_hi": (70, 250),
+    "ap_lo": (40, 160),
+    "height": (120, 220),
+    "weight": (30, 200),
+}
+
+
+@dataclass
+class Config(TaskConfig):
+    name: str = "bp"
+    topology: str = "one_to_one"
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+
+def read_table(path) -> pd.DataFrame:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as f:
+            header = f.readline()
+            sep = ";" if header.count(";") > header.count(",") else ","
+            f.seek(0)
+            table = pd.read_csv(f, sep=sep)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{path} is not a readable CSV: {e}") from None
+    missing = {"age", "gender", "height", "weight", "ap_hi", "ap_lo"} - set(table.columns)
+    if missing or table.empty:
+        raise DataError(f"{path} has no rows or lacks columns {sorted(missing)}; is it cardio_train.csv?")
+    return table
+
+
+def clean(table: pd.DataFrame) -> pd.DataFrame:
+    keep = table.ap_lo < table.ap_hi
+    for column, (low, high) in PLAUSIBLE.items():
+        keep &= table[column].between(low, high)
+    return table[keep].assign(age_years=table.age / 365.25)
+
+
+def bp_category(ap_hi: pd.Series, ap_lo: pd.Series) -> np.ndarray:
+    high = (ap_hi >= 140) | (ap_lo >= 90)
+    normal = (ap_hi < 120) & (ap_lo < 80)
+    return np.where(high, 2, np.where(normal, 0, 1)).astype("int32")
+
+
+class Task(BaseTask):
+    inputs = "features"
+    outputs = "class"
+
+    def load(self, batch_size: int):
+        path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
+        table = read_table(path)
+        rows = clean(table)
+        self.dropped_rows = len(table) - len(rows)
+        features = rows[FEATURES].to_numpy("float32")
+        labels = bp_category(rows.ap_hi, rows.ap_lo)
+
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(rows))
+        n_test, n_val = int(len(rows) * self.cfg.test_fraction), int(len(rows) * self.cfg.val_fraction)
+        parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+        parts = {name: idx[: self.cfg.limit] for name, idx in parts.items()}
+
+        mean, std = features[parts["train"]].mean(0), features[parts["train"]].std(0) + 1e-6
+        self.arrays = {name: ((features[idx] - mean) / std, labels[idx]) for name, idx in parts.items()}
+        splits = Splits(
+            *(batched(tf.data.Dataset.from_tensor_slices(self.arrays[name]), len(parts[name]), batch_size,
+                      shuffle=name == "train", seed=self.seed)
+              for name in ("train", "val", "test")),
+            sizes={name: len(idx) for name, idx in parts.items()},
+        )
+        return Spec(inputs="features", input_size=len(FEATURES), outputs="class", output_size=len(CLASSES)), splits
+
+    def extras(self) -> dict:
+        """Where the RNN stands: gradient-boosted trees on the same split and features."""
+        baseline = HistGradientBoostingClassifier(random_state=self.seed).fit(*self.arrays["train"])
+        return {
+            "baseline": "HistGradientBoostingClassifier",
+            "baseline_accuracy": float(baseline.score(*self.arrays["test"])),
+            "dropped_rows": self.dropped_rows,
+            "class_counts": {c: int((self.arrays["train"][1] == i).sum()) for i, c in enumerate(CLASSES)},
+        }

@@ -1,0 +1,101 @@
+"""IMDB sentiment (many-to-one): a movie review's words -> positive / negative.
+
+Large Movie Review Dataset v1.0 (Maas et al., 2011): 25k train / 25k test reviews, labels from the pos/neg
+folders. Read straight from the tarball (about 4 s for all 50k reviews), from the original `aclImdb_v1.tar.gz`,
+the labelled repack, or an extracted `aclImdb/` folder. Validation is a seeded 10 % of train; the official test
+set is used only for the final evaluation.
+"""
+from __future__ import annotations
+
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from zoo.data import Source, locate
+from zoo.errors import DataError
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+
+URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+SOURCES = [
+    Source("aclImdb_v1.tar.gz", sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe", url=URL),
+    Source("imdb_reviews/aclImdb_labelled.tar.gz",
+           sha256="3c27c84c5b647935a2b44ee9c5b3fc302d26b6d268caf4c6a360aa7cb1f5fce7"),
+    Source("imdb_reviews/aclImdb"),
+    Source("aclImdb"),
+]
+WHERE_TO_GET = f"download {URL} into the data dir"
+REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
+
+
+@dataclass
+class Config(TaskConfig):
+    name: str = "imdb"
+    topology: str = "many_to_one"
+    vocabulary_size: int = 20000  # most frequent training words kept; the rest share one OOV id
+    max_length: int = 256  # words kept from the start of each review
+    val_fraction: float = 0.1
+
+
+def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
+    """{"train"|"test": (texts, labels)} from a tarball or an extracted aclImdb/ folder; label 1 = positive."""
+    splits = {"train": ([], []), "test": ([], [])}
+
+    def add(name: str, read) -> None:
+        if match := REVIEW.search(name):
+            split, sentiment = match.groups()
+            splits[split][0].append(read().decode("utf-8").replace("<br />", " "))
+            splits[split][1].append(int(sentiment == "pos"))
+
+    try:
+        if path.is_dir():
+            for file in sorted(path.rglob("*.txt")):
+                add(file.as_posix(), file.read_bytes)
+        else:
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    add(member.name, lambda: archive.extractfile(member).read())
+    except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is unreadable or truncated: {e}") from None
+    for split, (texts, labels) in splits.items():
+        if len(set(labels)) < 2:
+            raise DataError(f"{path} has no {split}/pos and {split}/neg reviews; is it the aclImdb dataset?")
+    return splits
+
+
+class Task(BaseTask):
+    inputs = "tokens"
+    outputs = "class"
+
+    def load(self, batch_size: int):
+        path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
+        reviews = read_reviews(path)
+        rng = np.random.default_rng(self.seed)
+        texts, labels = (np.array(v) for v in reviews["train"])
+        order = rng.permutation(len(labels))
+        n_val = int(len(labels) * self.cfg.val_fraction)
+        test_texts, test_labels = (np.array(v) for v in reviews["test"])
+        test_order = rng.permutation(len(test_labels))
+        parts = {
+            "train": (texts[order[n_val:]], labels[order[n_val:]]),
+            "val": (texts[order[:n_val]], labels[order[:n_val]]),
+            "test": (test_texts[test_order], test_labels[test_order]),
+        }
+        parts = {name: (x[: self.cfg.limit], y[: self.cfg.limit]) for name, (x, y) in parts.items()}
+
+        vectorize = layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
+        vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
+
+        def dataset(name: str) -> tf.data.Dataset:
+            texts, labels = parts[name]
+            examples = tf.data.Dataset.from_tensor_slices((texts, labels)).map(
+                lambda text, label: (vectorize(text)[: self.cfg.max_length], label), tf.data.AUTOTUNE)
+            return batched(examples, len(labels), batch_size, name == "train", self.seed, self.cfg.max_length)
+
+        spec = Spec(inputs="tokens", input_size=vectorize.vocabulary_size(), outputs="class", output_size=2)
+        return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
+                            sizes={name: len(y) for name, (_, y) in parts.items()})

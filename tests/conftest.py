@@ -1,0 +1,38 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import zoo  # noqa: F401  (quiet TensorFlow before it loads)
+from zoo.config import register
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "tests" / "data"
+TINY = ["model.units=8", "model.embedding_dim=8", "trainer.batch_size=16", "trainer.verbose=0",
+        f"paths.data_dir={TEST_DATA}"]
+
+register()
+
+
+@pytest.fixture
+def make_config():
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            return compose("config", overrides=[*TINY, *overrides])
+
+    return make
+
+
+@pytest.fixture
+def zoo_cli(tmp_path):
+    """Run `python -m zoo ...` in a scratch folder (its outputs/ lands there); returns the CompletedProcess."""
+
+    def cli(*args: str, module: str = "zoo", timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
+        return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    return cli

@@ -1,0 +1,57 @@
+"""The command line as a user meets it: one clear line on bad input, run folders, sweeps with their table."""
+import json
+from pathlib import Path
+
+QUICK = ["trainer=quick", "trainer.limit_batches=2", "model.units=8", "model.embedding_dim=8", "task.limit=64"]
+
+
+def error_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_single_run_leaves_a_complete_folder(zoo_cli, tmp_path):
+    result = zoo_cli("task=bp", "cell=lstm", *QUICK)
+    assert result.returncode == 0, result.stderr
+    [run_dir] = (tmp_path / "outputs" / "runs" / "bp").glob("lstm-one_to_one/*")
+    assert {"metrics.json", "history.csv", "model.keras", ".hydra"} <= {p.name for p in run_dir.iterdir()}
+    assert (run_dir / ".hydra" / "config.yaml").read_text().count("name: lstm") == 1
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_invalid_combination_is_one_line_and_non_zero(zoo_cli):
+    result = zoo_cli("task=imdb", "topology=one_to_many", *QUICK)
+    assert result.returncode != 0
+    assert error_lines(result) == [
+        "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_data_is_one_line_and_non_zero(zoo_cli, tmp_path):
+    result = zoo_cli("task=bp", f"paths.data_dir={tmp_path}", *QUICK)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    [line] = error_lines(result)
+    assert "missing cardio_train/cardio_train.csv.gz or cardio_train/cardio_train.csv under" in line
+
+
+def test_bad_size_is_one_line(zoo_cli):
+    result = zoo_cli("task=bp", *QUICK, "model.units=0")
+    assert result.returncode != 0 and error_lines(result) == ["error: model.units must be > 0, got 0"]
+
+
+def test_multirun_writes_the_table_including_failures(zoo_cli, tmp_path):
+    result = zoo_cli("-m", "task=bp", "topology=one_to_one,seq2seq", "cell=gru", *QUICK)
+    assert result.returncode != 0  # one job failed; the sweep still finished
+    [sweep] = (tmp_path / "outputs" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    table = (sweep / "results.csv").read_text().splitlines()
+    assert table[0].startswith("task,topology,cell")
+    assert len(table) == 3
+    assert any(",seq2seq,gru," in row and "failed" in row for row in table)
+    assert any(",one_to_one,gru," in row and ",ok" in row for row in table)
+    assert (sweep / "results.md").exists()
+
+
+def test_compare_reads_finished_runs(zoo_cli, tmp_path):
+    assert zoo_cli("task=bp", "cell=simple_rnn", *QUICK).returncode == 0
+    result = zoo_cli("outputs", "--format", "csv", module="zoo.compare")
+    assert result.returncode == 0 and ",one_to_one,simple_rnn," in result.stdout

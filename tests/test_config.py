@@ -1,0 +1,77 @@
+"""Config composition and validation: the contract the sweeps rely on."""
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
+
+from zoo.config import ModelConfig, TrainerConfig
+from zoo.errors import ZooError
+
+
+def test_defaults_use_the_tasks_natural_topology(make_config):
+    assert make_config("task=imdb").topology_name == "many_to_one"
+    assert make_config("task=bp").topology_name == "one_to_one"
+    assert make_config("task=bp", "topology=many_to_one").topology_name == "many_to_one"
+
+
+def test_contract_names(make_config):
+    cfg = make_config("task=bp", "cell=lstm", "model.layers=2", "model.bidirectional=true", "trainer.epochs=3",
+                      "trainer.limit_batches=4", "task.limit=100", "seed=7", "trainer.clipnorm=null")
+    assert cfg.cell.name == "lstm" and cfg.model.layers == 2 and cfg.model.bidirectional
+    assert cfg.trainer.epochs == 3 and cfg.trainer.limit_batches == 4 and cfg.trainer.clipnorm is None
+    assert cfg.task.limit == 100 and cfg.seed == 7
+    assert set(cfg.trainer) >= {"batch_size", "learning_rate", "patience", "jit_compile"}
+    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "embedding_dim"}
+
+
+def test_data_dir_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("ZOO_DATA_DIR", "/somewhere")
+    with initialize_config_dir(config_dir=str(Path(__file__).parents[1] / "conf"), version_base="1.3"):
+        assert compose("config").paths.data_dir == "/somewhere"
+        monkeypatch.delenv("ZOO_DATA_DIR")
+        assert compose("config").paths.data_dir == "data"
+
+
+def test_wrong_type_fails_at_compose_time(make_config):
+    with pytest.raises(ConfigCompositionException) as error:
+        make_config("trainer.epochs=abc")
+    assert isinstance(error.value.__cause__, ValidationError)
+    assert "trainer.epochs" in str(error.value.__cause__)
+    with pytest.raises(ConfigCompositionException):
+        make_config("task=imdb", "task.max_length=long")
+
+
+def test_unknown_key_fails(make_config):
+    with pytest.raises(ConfigCompositionException) as error:
+        make_config("model.unitz=3")
+    assert "Key 'unitz' not in 'ModelConfig'" in str(error.value.__cause__)
+    with pytest.raises(ConfigCompositionException):
+        make_config("task=bp", "task.max_length=3")  # an imdb key on the bp task
+
+
+def test_unknown_group_option_lists_the_valid_ones(make_config):
+    with pytest.raises(Exception, match=r"(?s)Could not find 'cell/rnn'.*gru.*lstm.*simple_rnn"):
+        make_config("cell=rnn")
+    with pytest.raises(Exception, match=r"(?s)Could not find 'topology/star'.*many_to_one.*synced"):
+        make_config("topology=star")
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.units=0", "model.units must be > 0"),
+    ("model.dropout=1.5", "model.dropout must be in"),
+    ("trainer.batch_size=-1", "trainer.batch_size must be > 0"),
+    ("trainer.limit_batches=0", "trainer.limit_batches must be > 0"),
+])
+def test_sizes_must_be_positive(make_config, override, message):
+    cfg = make_config(override)
+    with pytest.raises(ZooError, match=message):
+        OmegaConf.to_object(cfg.model if override.startswith("model") else cfg.trainer)
+
+
+def test_valid_configs_convert(make_config):
+    cfg = make_config()
+    assert isinstance(OmegaConf.to_object(cfg.model), ModelConfig)
+    assert isinstance(OmegaConf.to_object(cfg.trainer), TrainerConfig)

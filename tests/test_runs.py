@@ -1,0 +1,55 @@
+"""The runner end to end: every cell x valid topology for both tasks, the run folder, and failures."""
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from zoo.cells import CELLS
+from zoo.errors import IncompatibleTopology, NonFiniteLoss
+from zoo.runner import run
+
+COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one")]
+SHORT = ["trainer.epochs=1", "trainer.limit_batches=2", "task.limit=64"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("task,topology", COMBINATIONS)
+def test_every_valid_combination_trains(make_config, tmp_path, task, topology, cell):
+    cfg = make_config(f"task={task}", f"topology={topology}", f"cell={cell}", *SHORT)
+    metrics = run(cfg, tmp_path)
+    assert metrics["status"] == "ok" and (metrics["task"], metrics["topology"], metrics["cell"]) == (task, topology, cell)
+    assert metrics["epochs_run"] == 1 and metrics["params"] > 0
+    assert set(metrics["test"]) == {"accuracy", "loss"} and 0 <= metrics["test"]["accuracy"] <= 1
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,accuracy,loss,val_accuracy,val_loss")
+    assert (tmp_path / "model.keras").stat().st_size > 0
+
+
+def test_bp_learns_and_records_its_baseline(make_config, tmp_path):
+    metrics = run(make_config("task=bp", "trainer.epochs=8", "model.units=16", "trainer.patience=8"), tmp_path)
+    assert metrics["val"]["accuracy"] > 0.5  # 3 classes: well above chance on a 400-row excerpt
+    assert 0 < metrics["baseline_accuracy"] <= 1 and metrics["dropped_rows"] >= 0
+    assert metrics["epochs_run"] == 8 and len((tmp_path / "history.csv").read_text().splitlines()) == 9
+
+
+def test_early_stopping_keeps_the_best_epoch(make_config, tmp_path):
+    metrics = run(make_config("task=bp", "trainer.epochs=20", "trainer.patience=1", "trainer.learning_rate=0.05"),
+                  tmp_path)
+    assert metrics["epochs_run"] < 20
+    assert metrics["val"]["accuracy"] == max(
+        float(line.split(",")[3]) for line in (tmp_path / "history.csv").read_text().splitlines()[1:])
+
+
+def test_invalid_combination_writes_a_failed_record(make_config, tmp_path):
+    with pytest.raises(IncompatibleTopology, match="task=imdb cannot use topology=one_to_many.*valid: many_to_one"):
+        run(make_config("task=imdb", "topology=one_to_many"), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "IncompatibleTopology" in metrics["error"]
+
+
+def test_nan_loss_fails_the_run(make_config, tmp_path):
+    cfg = make_config("task=bp", "trainer.learning_rate=1e37", "trainer.clipnorm=null", "cell=simple_rnn",
+                      "model.units=64")
+    with pytest.raises(NonFiniteLoss, match=r"loss became (nan|inf) in epoch \d+, batch \d+"):
+        run(cfg, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"

@@ -1,0 +1,124 @@
+"""`python -m zoo.compare [PATH ...]`: one table over every finished run's metrics.json below the paths."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+COLUMNS = ["task", "topology", "cell", "size", "params", "primary", "test", "epochs", "train_s", "status", "run"]
+
+
+def load_runs(paths: list[Path]) -> list[dict]:
+    runs = []
+    for path in paths:
+        files = [path] if path.name == "metrics.json" else sorted(path.rglob("metrics.json"))
+        for file in files:
+            try:
+                record = json.loads(file.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                record = {"status": "unreadable", "error": str(e)}
+            runs.append({**record, "run": str(file.parent)})
+    return runs
+
+
+def format_metrics(metrics: dict, skip: str) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k != skip)
+
+
+def table(runs: list[dict]) -> pd.DataFrame:
+    """One row per run, grouped by task, best primary test metric first; failed runs last in their task."""
+    rows = []
+    for r in runs:
+        model, test, primary = r.get("model", {}), r.get("test", {}), r.get("primary_metric", "")
+        value = test.get(primary)
+        rows.append({
+            "task": r.get("task", "?"),
+            "topology": r.get("topology", "?"),
+            "cell": r.get("cell", "?"),
+            "size": f"{model.get('units', '?')}x{model.get('layers', '?')}" + ("bi" if model.get("bidirectional") else ""),
+            "params": r.get("params"),
+            "primary": f"{primary}={value:.4f}" if value is not None else "",
+            "test": format_metrics(test, skip=primary) + (
+                f" baseline={r['baseline_accuracy']:.4f}" if "baseline_accuracy" in r else ""),
+            "epochs": r.get("epochs_run"),
+            "train_s": r.get("train_seconds"),
+            "status": r.get("status", "?") + (f": {r['error']}" if r.get("error") else ""),
+            "run": r["run"],
+            "_sort": (value if r.get("primary_goal", "max") == "min" else -value) if value is not None else float("inf"),
+        })
+    frame = pd.DataFrame(rows, columns=COLUMNS + ["_sort"])
+    return frame.sort_values(["task", "_sort", "topology", "cell"]).drop(columns="_sort").reset_index(drop=True)
+
+
+def render(frame: pd.DataFrame, fmt: str) -> str:
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if fmt == "json":
+        return frame.to_json(orient="records", indent=2)
+    return frame.to_markdown(index=False)
+
+
+def print_table(frame: pd.DataFrame) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(show_lines=False)
+    for column in COLUMNS:
+        grid.add_column(column, overflow="fold")
+    for task, group in frame.groupby("task", sort=True):
+        for _, row in group.iterrows():
+            grid.add_row(*("" if pd.isna(v) else str(v) for v in row))
+        grid.add_section()
+    Console(width=200).print(grid)
+
+
+class ResultsTable(Callback):
+    """Writes results.md and results.csv into the sweep folder when a multirun ends, failed jobs included."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        frame = table(load_runs([sweep_dir]))
+        (sweep_dir / "results.md").write_text(render(frame, "md") + "\n")
+        (sweep_dir / "results.csv").write_text(render(frame, "csv"))
+        print_table(frame)
+        print(f"results: {sweep_dir / 'results.md'}")
+        failed = (~frame.status.str.startswith("ok")).sum()
+        if failed:
+            print(f"error: {failed} of {len(frame)} jobs failed", file=sys.stderr)
+            sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.compare", description=__doc__)
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path("outputs")],
+                        help="run folders, sweep folders or metrics.json files (default: outputs/)")
+    parser.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
+    parser.add_argument("--out", type=Path, help="write here instead of printing")
+    args = parser.parse_args(argv)
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"error: no such path: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    runs = load_runs(args.paths)
+    if not runs:
+        print(f"error: no metrics.json below {', '.join(map(str, args.paths))}", file=sys.stderr)
+        return 1
+    frame = table(runs)
+    if args.format == "table" and not args.out:
+        print_table(frame)
+    else:
+        text = render(frame, "md" if args.format == "table" else args.format)
+        if args.out:
+            args.out.write_text(text + "\n")
+        else:
+            print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Structured configs: the schema Hydra validates every composed config against."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+import tasks
+from zoo.errors import ZooError
+
+
+def require_positive(group: str, cfg, *names: str) -> None:
+    """Sizes that Hydra's types accept but that make no sense at zero or below (None means unset)."""
+    for name in names:
+        value = getattr(cfg, name)
+        if value is not None and value <= 0:
+            raise ZooError(f"{group}.{name} must be > 0, got {value}")
+
+
+@dataclass
+class ModelConfig:
+    """Types and checks; the values are in conf/model/default.yaml."""
+
+    units: int = MISSING
+    layers: int = MISSING
+    bidirectional: bool = MISSING
+    dropout: float = MISSING
+    embedding_dim: int = MISSING
+
+    def __post_init__(self):
+        require_positive("model", self, "units", "layers", "embedding_dim")
+        if not 0 <= self.dropout < 1:
+            raise ZooError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class TrainerConfig:
+    """Types and checks; the values are in conf/trainer/default.yaml."""
+
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    learning_rate: float = MISSING
+    clipnorm: Optional[float] = MISSING
+    patience: int = MISSING
+    limit_batches: Optional[int] = MISSING
+    jit_compile: bool = MISSING
+    verbose: int = MISSING
+
+    def __post_init__(self):
+        require_positive("trainer", self, "epochs", "batch_size", "learning_rate", "clipnorm", "limit_batches")
+        if self.patience < 0:
+            raise ZooError(f"trainer.patience must be >= 0, got {self.patience}")
+
+
+@dataclass
+class PathsConfig:
+    data_dir: str = MISSING
+
+
+@dataclass
+class CellConfig:
+    name: str = MISSING
+
+
+@dataclass
+class TopologyConfig:
+    name: str = MISSING
+
+
+@dataclass
+class Config:
+    cell: CellConfig = MISSING
+    topology: Optional[TopologyConfig] = None  # null: the task's natural topology
+    task: Any = MISSING
+    model: ModelConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    paths: PathsConfig = MISSING
+    seed: int = 42
+    topology_name: str = "${oc.select:topology.name,${task.topology}}"
+
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for name in tasks.names():
+        cs.store(group="schema/task", name=name, node=tasks.module(name).Config)

@@ -1,0 +1,70 @@
+"""Finding dataset files under the data dir, checking them, and downloading them when allowed."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from zoo.errors import DataError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One acceptable form of a dataset: a path under the data dir, its checksum and where it comes from."""
+
+    path: str
+    sha256: Optional[str] = None
+    url: Optional[str] = None  # downloaded from here when missing (checksum required)
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected: Optional[str]) -> None:
+    if expected and (actual := sha256(path)) != expected:
+        raise DataError(
+            f"{path} is corrupt or a different version: sha256 {actual}, expected {expected}; "
+            "delete it and fetch it again"
+        )
+
+
+def download(url: str, dest: Path, expected: str, timeout: float = 30) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+        shutil.copyfileobj(response, out)
+    verify(partial, expected)
+    partial.rename(dest)
+
+
+def locate(data_dir: Path, sources: list[Source], where_to_get: str) -> tuple[Path, Source]:
+    """The first source present under `data_dir` (checked), else the first downloadable one fetched there."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"data dir {data_dir.resolve()} does not exist; set paths.data_dir or $ZOO_DATA_DIR")
+    for source in sources:
+        path = data_dir / source.path
+        if path.exists():
+            if path.is_file():
+                verify(path, source.sha256)
+            return path, source
+    download_errors = []
+    for source in sources:
+        if source.url:
+            path = data_dir / source.path
+            try:
+                download(source.url, path, source.sha256)
+                return path, source
+            except OSError as e:  # no network, unwritable data dir
+                download_errors.append(f"download from {source.url} failed ({e})")
+    expected = " or ".join(s.path for s in sources)
+    tried = "; ".join(download_errors) + "; " if download_errors else ""
+    raise DataError(f"missing {expected} under {data_dir.resolve()}; {tried}{where_to_get}")

@@ -1,0 +1,106 @@
+"""Build -> fit -> evaluate -> save: the same code for every task, cell and topology."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+import tasks
+from zoo import topologies
+from zoo.errors import NonFiniteLoss
+
+
+class FailOnNonFiniteLoss(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLoss(f"loss became {float(loss)} in epoch {self.epoch + 1}, batch {batch + 1}; "
+                                "try a lower trainer.learning_rate or a trainer.clipnorm")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails."""
+    record = {
+        "task": cfg.task.name,
+        "cell": cfg.cell.name,
+        "topology": cfg.topology_name,
+        "seed": cfg.seed,
+        "model": OmegaConf.to_container(cfg.model),
+        "trainer": OmegaConf.to_container(cfg.trainer),
+        "status": "running",
+    }
+    try:
+        record.update(train_and_evaluate(cfg, run_dir))
+        record["status"] = "ok"
+        return record
+    except Exception as error:
+        record.update(status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        write_json(run_dir / "metrics.json", record)
+
+
+def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
+    model_cfg = OmegaConf.to_object(cfg.model)
+    trainer = OmegaConf.to_object(cfg.trainer)
+    task = tasks.module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
+    topologies.check(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
+
+    keras.utils.set_random_seed(cfg.seed)
+    spec, splits = task.load(trainer.batch_size)
+    train, val, test = (split.take(trainer.limit_batches or -1) for split in (splits.train, splits.val, splits.test))
+    if cfg.topology_name in topologies.GENERATIVE:
+        train, val, test = map(topologies.teacher_forcing, (train, val, test))
+
+    model = topologies.BUILDERS[cfg.topology_name](spec, cfg.cell.name, model_cfg)
+    model.compile(
+        optimizer=keras.optimizers.Adam(trainer.learning_rate, clipnorm=trainer.clipnorm),
+        loss=task.loss(),
+        metrics=task.metrics(),
+        jit_compile=trainer.jit_compile,
+    )
+    monitor = f"val_{task.primary_metric}"
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor, mode=task.primary_goal, patience=trainer.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        FailOnNonFiniteLoss(),
+    ]
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
+                        verbose=trainer.verbose).history
+    train_seconds = time.perf_counter() - start
+
+    test_metrics = model.evaluate(test, return_dict=True, verbose=0)
+    test_metrics.update(task.test_metrics(model, splits, run_dir))
+    model.save(run_dir / "model.keras")
+
+    pick = np.argmax if task.primary_goal == "max" else np.argmin
+    best = int(pick(history[monitor]))
+    epochs_run = len(history["loss"])
+    examples_per_epoch = min(splits.sizes["train"], (trainer.limit_batches or math.inf) * trainer.batch_size)
+    return {
+        "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "examples": splits.sizes,
+        "epochs_run": epochs_run,
+        "best_epoch": best + 1,
+        "train_seconds": round(train_seconds, 2),
+        "examples_per_second": round(epochs_run * examples_per_epoch / train_seconds, 1),
+        "primary_metric": task.primary_metric,
+        "primary_goal": task.primary_goal,
+        "test": {k: float(v) for k, v in test_metrics.items()},
+        "val": {k.removeprefix("val_"): float(v[best]) for k, v in history.items() if k.startswith("val_")},
+        **task.extras(),
+    }

@@ -1,0 +1,91 @@
+"""What a task tells the engine: the shape of its inputs and outputs, its data, and its metrics.
+
+A task knows nothing of cells or topologies. Topologies read a `Spec` and build a model for it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding).
+# Output kinds: "class" (one label per example), "tags" (one label per input step), "tokens" (a generated sequence).
+
+
+@dataclass(frozen=True)
+class Spec:
+    inputs: str
+    input_size: int  # feature count, or vocabulary size for tokens
+    outputs: str
+    output_size: int  # number of classes, or vocabulary size for generated tokens
+    output_length: Optional[int] = None  # longest generated sequence, start and end tokens included
+    start_id: int = 1  # for generated token sequences: id 0 is padding, then start and end markers
+    end_id: int = 2
+
+
+@dataclass
+class Splits:
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    sizes: dict  # examples per split
+
+
+@dataclass
+class TaskConfig:
+    """Fields every task config has; each task module subclasses this as `Config`."""
+
+    name: str
+    topology: str  # the natural topology, used when no topology= is given
+    limit: Optional[int] = None  # cap on examples per split; null = all
+
+
+class Task:
+    inputs: ClassVar[str]
+    outputs: ClassVar[str]
+    primary_metric: ClassVar[str] = "accuracy"
+    primary_goal: ClassVar[str] = "max"
+
+    def __init__(self, cfg: TaskConfig, data_dir: Path, seed: int):
+        self.cfg = cfg
+        self.data_dir = Path(data_dir)
+        self.seed = seed
+
+    def load(self, batch_size: int) -> tuple[Spec, Splits]:
+        raise NotImplementedError
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self) -> list:
+        return ["accuracy"]
+
+    def test_metrics(self, model: keras.Model, splits: Splits, run_dir: Path) -> dict:
+        """Test metrics beyond the compiled ones (e.g. BLEU of decoded outputs); may write samples to run_dir."""
+        return {}
+
+    def extras(self) -> dict:
+        """Other facts for metrics.json, such as a baseline's score on the same split."""
+        return {}
+
+
+def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool, seed: int,
+            max_length: Optional[int] = None) -> tf.data.Dataset:
+    """Cache the prepared examples once and reshuffle the training set every epoch.
+
+    With `max_length`, examples are variable-length sequences: they are batched with others of similar length
+    and each batch is padded (with 0) to its own longest sequence, so short sequences cost little.
+    """
+    examples = examples.apply(tf.data.experimental.assert_cardinality(size)).cache()
+    if shuffle:
+        examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    if max_length is None:
+        return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    boundaries = list(range(32, max_length + 1, 32))
+    return examples.bucket_by_sequence_length(
+        lambda sequence, _: tf.shape(sequence)[0], boundaries, [batch_size] * (len(boundaries) + 1)
+    ).prefetch(tf.data.AUTOTUNE)
