@@ -20,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from zoo.data import Source, locate
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
 
 SOURCES = [
     Source("cardio_train/cardio_train.csv.gz",
@@ -88,11 +88,8 @@ class Task(BaseTask):
         features = rows[FEATURES].to_numpy("float32")
         labels = bp_category(rows.ap_hi, rows.ap_lo)
 
-        rng = np.random.default_rng(self.seed)
-        order = rng.permutation(len(rows))
-        n_test, n_val = int(len(rows) * self.cfg.test_fraction), int(len(rows) * self.cfg.val_fraction)
-        parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-        parts = {name: idx[: self.cfg.limit] for name, idx in parts.items()}
+        parts = seeded_split(len(rows), self.seed, self.cfg.limit,
+                             test=self.cfg.test_fraction, val=self.cfg.val_fraction)
 
         mean, std = features[parts["train"]].mean(0), features[parts["train"]].std(0) + 1e-6
         self.arrays = {name: ((features[idx] - mean) / std, labels[idx]) for name, idx in parts.items()}

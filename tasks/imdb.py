@@ -18,7 +18,7 @@ from keras import layers
 
 from zoo.data import Source, locate
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCES = [
@@ -36,9 +36,9 @@ REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 class Config(TaskConfig):
     name: str = "imdb"
     topology: str = "many_to_one"
-    vocabulary_size: int = 20000  # most frequent training words kept; the rest share one OOV id
-    max_length: int = 256  # words kept from the start of each review
-    val_fraction: float = 0.1
+    vocabulary_size: int = 10000  # most frequent training words kept; the rest share one OOV id
+    max_length: int = 400  # words kept from the start of each review
+    val_fraction: float = 0.1  # seeded share of the official train set held out for validation
 
 
 def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
@@ -74,18 +74,13 @@ class Task(BaseTask):
     def load(self, batch_size: int):
         path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
         reviews = read_reviews(path)
-        rng = np.random.default_rng(self.seed)
         texts, labels = (np.array(v) for v in reviews["train"])
-        order = rng.permutation(len(labels))
-        n_val = int(len(labels) * self.cfg.val_fraction)
-        test_texts, test_labels = (np.array(v) for v in reviews["test"])
-        test_order = rng.permutation(len(test_labels))
-        parts = {
-            "train": (texts[order[n_val:]], labels[order[n_val:]]),
-            "val": (texts[order[:n_val]], labels[order[:n_val]]),
-            "test": (test_texts[test_order], test_labels[test_order]),
-        }
-        parts = {name: (x[: self.cfg.limit], y[: self.cfg.limit]) for name, (x, y) in parts.items()}
+        parts = {name: (texts[idx], labels[idx])
+                 for name, idx in seeded_split(len(labels), self.seed, self.cfg.limit,
+                                               val=self.cfg.val_fraction).items()}
+        texts, labels = (np.array(v) for v in reviews["test"])
+        test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
+        parts["test"] = (texts[test], labels[test])
 
         vectorize = layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
         vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))

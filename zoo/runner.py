@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -78,6 +79,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
         FailOnNonFiniteLoss(),
     ]
+    # bucketed datasets have no known length, so Keras learns the epoch's end by running out of batches
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
                         verbose=trainer.verbose).history

@@ -73,19 +73,32 @@ class Task:
         return {}
 
 
+def seeded_split(n: int, seed: int, limit: Optional[int], **fractions: float) -> dict[str, np.ndarray]:
+    """Shuffle indices 0..n-1 with `seed`, carve each named fraction off the front and call the rest "train";
+    every part is capped at `limit` examples."""
+    order = np.random.default_rng(seed).permutation(n)
+    parts, start = {}, 0
+    for name, fraction in fractions.items():
+        size = int(n * fraction)
+        parts[name], start = order[start:start + size], start + size
+    parts["train"] = order[start:]
+    return {name: indices[:limit] for name, indices in parts.items()}
+
+
 def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool, seed: int,
             max_length: Optional[int] = None) -> tf.data.Dataset:
     """Cache the prepared examples once and reshuffle the training set every epoch.
 
     With `max_length`, examples are variable-length sequences: they are batched with others of similar length
-    and each batch is padded (with 0) to its own longest sequence, so short sequences cost little.
+    and padded (with 0) to their bucket's bound, so short sequences cost little and XLA sees only a few shapes.
     """
     examples = examples.apply(tf.data.experimental.assert_cardinality(size)).cache()
     if shuffle:
         examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if max_length is None:
         return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    boundaries = list(range(32, max_length + 1, 32))
+    boundaries = [*range(32, max_length, 32), max_length + 1]  # a bucket holds lengths below its bound
     return examples.bucket_by_sequence_length(
-        lambda sequence, _: tf.shape(sequence)[0], boundaries, [batch_size] * (len(boundaries) + 1)
+        lambda sequence, _: tf.shape(sequence)[0], boundaries, [batch_size] * (len(boundaries) + 1),
+        pad_to_bucket_boundary=True,
     ).prefetch(tf.data.AUTOTUNE)
