@@ -1,4 +1,5 @@
 """`python -m zoo task=imdb cell=gru`: train and evaluate one configuration (or a sweep with -m)."""
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -23,6 +24,8 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg, run_dir)
     except Exception as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         if not isinstance(error, ZooError):  # a bug, not bad input: keep the traceback for the report
             (run_dir / "traceback.txt").write_text(traceback.format_exc())
         print(f"error: {error}", file=sys.stderr)

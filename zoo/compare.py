@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-COLUMNS = ["task", "topology", "cell", "size", "params", "primary", "test", "epochs", "train_s", "status", "run"]
+COLUMNS = ["task", "topology", "cell", "size", "params", "primary", "test", "epochs", "train_s", "status",
+           "overrides", "run"]
+SHOWN_ELSEWHERE = ("task=", "cell=", "topology=")  # overrides that already have a column
 
 
 def load_runs(paths: list[Path]) -> list[dict]:
@@ -22,8 +24,17 @@ def load_runs(paths: list[Path]) -> list[dict]:
                 record = json.loads(file.read_text())
             except (OSError, json.JSONDecodeError) as e:
                 record = {"status": "unreadable", "error": str(e)}
-            runs.append({**record, "run": str(file.parent)})
+            runs.append({**record, "run": str(file.parent), "overrides": overrides(file.parent)})
     return runs
+
+
+def overrides(run_dir: Path) -> str:
+    """The command-line overrides of a run (from Hydra's record), which tell apart the rows of a sweep."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.exists():
+        return ""
+    given = OmegaConf.load(path)
+    return " ".join(o for o in given if not o.startswith(SHOWN_ELSEWHERE))
 
 
 def format_metrics(metrics: dict, skip: str) -> str:
@@ -48,6 +59,7 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "epochs": r.get("epochs_run"),
             "train_s": r.get("train_seconds"),
             "status": r.get("status", "?") + (f": {r['error']}" if r.get("error") else ""),
+            "overrides": r["overrides"],
             "run": r["run"],
             "_sort": (value if r.get("primary_goal", "max") == "min" else -value) if value is not None else float("inf"),
         })

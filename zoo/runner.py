@@ -59,6 +59,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     task = tasks.module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
     topologies.check(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
 
+    keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)
     spec, splits = task.load(trainer.batch_size)
     train, val, test = (split.take(trainer.limit_batches or -1) for split in (splits.train, splits.val, splits.test))

@@ -1,0 +1,105 @@
+"""Frame tagging (synced many-to-many): every word of a sentence gets its part-of-speech tag, as every frame
+of a video would get a label.
+
+Universal Dependencies English-EWT r2.16 (official train / dev / test), parsed with `conllu`; the tag is UPOS
+or XPOS (`task.tagset`). Multiword-token ranges and empty nodes are skipped. Words seen fewer than
+`task.min_count` times in train share one out-of-vocabulary id, so the model learns what to do with unknown
+words from the rare training words.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import conllu
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import classification_report
+
+from zoo.data import Source, locate
+from zoo.errors import DataError
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+
+SHA256 = {
+    "train": "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
+    "dev": "41086e3afc9ae572f899c9123f874d6d04a52e374a3d2ac7a6667ce48e3bf3e3",
+    "test": "29c151eee8846d3f3ef7806c126ecac9932af2317c008c6d6b076c5e14950dbe",
+}
+WHERE_TO_GET = ("get en_ewt-ud-{split}.conllu from the r2.16 release of "
+                "https://github.com/UniversalDependencies/UD_English-EWT into ud_english_ewt/ under the data dir")
+
+
+@dataclass
+class Config(TaskConfig):
+    name: str = "frames"
+    topology: str = "synced"
+    tagset: str = "upos"  # upos (17 universal tags) or xpos (Penn Treebank tags)
+    min_count: int = 2  # training words seen fewer times map to the out-of-vocabulary id
+
+
+def sources(split: str) -> list[Source]:
+    name = f"ud_english_ewt/en_ewt-ud-{split}.conllu"
+    return [Source(name + ".gz", sha256=SHA256[split]), Source(name)]
+
+
+def read_conllu(path: Path, tagset: str) -> list[tuple[list[str], list[str]]]:
+    """(words, tags) per sentence; only the syntactic words (integer ids) count."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    sentences = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for sentence in conllu.parse_incr(f):
+                tokens = [t for t in sentence if isinstance(t["id"], int)]
+                sentences.append(([t["form"] for t in tokens], [t[tagset] for t in tokens]))
+    except (OSError, EOFError, UnicodeDecodeError, conllu.exceptions.ParseException) as e:
+        raise DataError(f"{path} is not a readable CoNLL-U file: {e}") from None
+    if not sentences or any(None in tags for _, tags in sentences):
+        raise DataError(f"{path} has no sentences with {tagset} tags; is it a CoNLL-U treebank?")
+    return sentences
+
+
+class Task(BaseTask):
+    inputs = "tokens"
+    outputs = "tags"
+
+    def load(self, batch_size: int):
+        if self.cfg.tagset not in ("upos", "xpos"):
+            raise DataError(f"task.tagset must be upos or xpos, got {self.cfg.tagset!r}")
+        splits = {}
+        for name, split in (("train", "train"), ("val", "dev"), ("test", "test")):
+            path, _ = locate(self.data_dir, sources(split), WHERE_TO_GET.format(split=split))
+            splits[name] = read_conllu(path, self.cfg.tagset)[: self.cfg.limit]
+
+        counts = Counter(word for words, _ in splits["train"] for word in words)
+        self.words = ["", "[UNK]"] + sorted(w for w, n in counts.items() if n >= self.cfg.min_count)
+        self.tags = [""] + sorted({tag for _, tags in splits["train"] for tag in tags})
+        word_ids, tag_ids = {w: i for i, w in enumerate(self.words)}, {t: i for i, t in enumerate(self.tags)}
+        max_length = max(len(words) for part in splits.values() for words, _ in part)
+
+        def dataset(name: str) -> tf.data.Dataset:
+            sentences = splits[name]
+            x = tf.ragged.constant([[word_ids.get(w, 1) for w in words] for words, _ in sentences])
+            y = tf.ragged.constant([[tag_ids.get(t, 0) for t in tags] for _, tags in sentences])
+            examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda w, t: (w, t))  # ragged rows -> tensors
+            return batched(examples, len(sentences), batch_size, name == "train", self.seed, max_length)
+
+        spec = Spec(inputs="tokens", input_size=len(self.words), outputs="tags", output_size=len(self.tags))
+        return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
+                            sizes={name: len(part) for name, part in splits.items()})
+
+    def test_metrics(self, model, splits: Splits, run_dir: Path) -> dict:
+        """Macro-F1 over tags, and a per-tag report (precision, recall, F1, support) in per_tag.json."""
+        gold, predicted = [], []
+        for x, y in splits.test:
+            keep = x.numpy() != 0
+            gold.append(y.numpy()[keep])
+            predicted.append(np.argmax(model.predict_on_batch(x), axis=-1)[keep])
+        gold, predicted = np.concatenate(gold), np.concatenate(predicted)
+        labels = list(range(1, len(self.tags)))
+        report = classification_report(gold, predicted, labels=labels, target_names=self.tags[1:],
+                                       output_dict=True, zero_division=0)
+        (run_dir / "per_tag.json").write_text(json.dumps(report, indent=2) + "\n")
+        return {"macro_f1": report["macro avg"]["f1-score"]}
