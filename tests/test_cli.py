@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-QUICK = ["trainer=quick", "trainer.limit_batches=2", "model.units=8", "model.embedding_dim=8", "task.limit=64"]
+QUICK = ["debug=quick", "trainer.limit_batches=2", "model.units=8", "model.embedding_dim=8", "task.limit=64"]
 
 
 def error_lines(result):

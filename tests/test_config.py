@@ -75,3 +75,19 @@ def test_valid_configs_convert(make_config):
     cfg = make_config()
     assert isinstance(OmegaConf.to_object(cfg.model), ModelConfig)
     assert isinstance(OmegaConf.to_object(cfg.trainer), TrainerConfig)
+
+
+def test_task_defaults_yield_to_debug_presets_and_the_command_line(make_config):
+    imdb = make_config("task=imdb")
+    assert imdb.model.dropout == 0.5 and imdb.trainer.epochs == 5  # set by conf/task/imdb.yaml
+    assert make_config("task=bp").model.dropout == 0.0
+    quick = make_config("task=imdb", "debug=quick")
+    assert quick.trainer.epochs == 1 and quick.trainer.limit_batches == 5
+    assert make_config("task=imdb", "model.dropout=0.1").model.dropout == 0.1
+
+
+def test_experiment_preset_is_a_sweep(make_config):
+    with initialize_config_dir(config_dir=str(Path(__file__).parents[1] / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=foundation"], return_hydra_config=True)
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert dict(cfg.hydra.sweeper.params) == {"task": "imdb,bp", "cell": "simple_rnn,lstm,gru"}
