@@ -12,6 +12,7 @@ import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import conllu
@@ -32,11 +33,16 @@ WHERE_TO_GET = ("get en_ewt-ud-{split}.conllu from the r2.16 release of "
                 "https://github.com/UniversalDependencies/UD_English-EWT into ud_english_ewt/ under the data dir")
 
 
+class Tagset(Enum):
+    upos = "17 universal part-of-speech tags"
+    xpos = "Penn Treebank tags"
+
+
 @dataclass
 class Config(TaskConfig):
     name: str = "frames"
     topology: str = "synced"
-    tagset: str = "upos"  # upos (17 universal tags) or xpos (Penn Treebank tags)
+    tagset: Tagset = Tagset.upos  # checked by Hydra when the config is composed
     min_count: int = 2  # training words seen fewer times map to the out-of-vocabulary id
 
 
@@ -66,12 +72,10 @@ class Task(BaseTask):
     outputs = "tags"
 
     def load(self, batch_size: int):
-        if self.cfg.tagset not in ("upos", "xpos"):
-            raise DataError(f"task.tagset must be upos or xpos, got {self.cfg.tagset!r}")
         splits = {}
         for name, split in (("train", "train"), ("val", "dev"), ("test", "test")):
             path, _ = locate(self.data_dir, sources(split), WHERE_TO_GET.format(split=split))
-            splits[name] = read_conllu(path, self.cfg.tagset)[: self.cfg.limit]
+            splits[name] = read_conllu(path, self.cfg.tagset.name)[: self.cfg.limit]
 
         counts = Counter(word for words, _ in splits["train"] for word in words)
         self.words = ["", "[UNK]"] + sorted(w for w, n in counts.items() if n >= self.cfg.min_count)

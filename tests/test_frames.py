@@ -38,6 +38,19 @@ def test_malformed_conllu_is_named(tmp_path, content):
         frames.read_conllu(tmp_path / "bad.conllu", "upos")
 
 
+def test_tagset_is_checked_at_compose_time(make_config):
+    assert make_config("task=frames", "task.tagset=xpos").task.tagset == frames.Tagset.xpos
+    with pytest.raises(Exception) as error:
+        make_config("task=frames", "task.tagset=pos")
+    assert "Invalid value 'pos', expected one of [upos, xpos]" in str(error.value.__cause__)
+
+
+def test_xpos_tags_are_penn_treebank():
+    task = frames.Task(frames.Config(tagset=frames.Tagset.xpos), DATA, seed=0)
+    task.load(batch_size=8)
+    assert {"NN", "VBZ", "DT"} <= set(task.tags)
+
+
 def test_excerpt_loads_with_one_tag_per_word():
     task = frames.Task(frames.Config(), DATA, seed=0)
     spec, splits = task.load(batch_size=8)
