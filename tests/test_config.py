@@ -71,6 +71,11 @@ def test_sizes_must_be_positive(make_config, override, message):
         OmegaConf.to_object(cfg.model if override.startswith("model") else cfg.trainer)
 
 
+def test_task_limit_must_be_positive(make_config):
+    with pytest.raises(ZooError, match="task.limit must be > 0, got 0"):
+        OmegaConf.to_object(make_config("task=bp", "task.limit=0").task)
+
+
 def test_valid_configs_convert(make_config):
     cfg = make_config()
     assert isinstance(OmegaConf.to_object(cfg.model), ModelConfig)

@@ -12,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.config import require_positive
+
 # Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding).
 # Output kinds: "class" (one label per example), "tags" (one label per input step), "tokens" (a generated sequence).
 
@@ -42,6 +44,9 @@ class TaskConfig:
     name: str
     topology: str  # the natural topology, used when no topology= is given
     limit: Optional[int] = None  # cap on examples per split; null = all
+
+    def __post_init__(self):
+        require_positive("task", self, "limit")
 
 
 class Task:
