@@ -1,6 +1,5 @@
 """The command line as a user meets it: one clear line on bad input, run folders, sweeps with their table."""
 import json
-from pathlib import Path
 
 QUICK = ["debug=quick", "trainer.limit_batches=2", "model.units=8", "model.embedding_dim=8", "task.limit=64"]
 

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
 from zoo.cells import CELLS
 from zoo.errors import IncompatibleTopology, NonFiniteLoss

@@ -1,7 +1,5 @@
 """Task data: loading the committed excerpts, the target definitions, and the errors for bad data."""
 import gzip
-import io
-import shutil
 import tarfile
 from pathlib import Path
 
