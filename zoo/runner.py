@@ -15,6 +15,9 @@ import tasks
 from zoo import topologies
 from zoo.errors import NonFiniteLoss
 
+# bucketed datasets have no known length, so Keras learns an epoch's end by running out of batches
+warnings.filterwarnings("ignore", message="Your input ran out of data")
+
 
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
@@ -80,8 +83,6 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
         FailOnNonFiniteLoss(),
     ]
-    # bucketed datasets have no known length, so Keras learns the epoch's end by running out of batches
-    warnings.filterwarnings("ignore", message="Your input ran out of data")
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
                         verbose=trainer.verbose).history
