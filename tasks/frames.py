@@ -4,7 +4,9 @@ of a video would get a label.
 Universal Dependencies English-EWT r2.16 (official train / dev / test), parsed with `conllu`; the tag is UPOS
 or XPOS (`task.tagset`). Multiword-token ranges and empty nodes are skipped. Words seen fewer than
 `task.min_count` times in train share one out-of-vocabulary id, so the model learns what to do with unknown
-words from the rare training words.
+words from the rare training words. With `task.chars` (default), every word also comes as its characters,
+which a small per-word character RNN encodes (the model part is `zoo.topologies.CharacterEncoder`), as in
+Plank et al. 2016 ("bilty").
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import classification_report
 
+from zoo.config import require_positive
 from zoo.data import Source, locate
 from zoo.errors import DataError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
@@ -44,6 +47,12 @@ class Config(TaskConfig):
     topology: str = "synced"
     tagset: Tagset = Tagset.upos  # checked by Hydra when the config is composed
     min_count: int = 2  # training words seen fewer times map to the out-of-vocabulary id
+    chars: bool = True  # also give each word's characters to the model
+    word_chars: int = 16  # longer words keep their first and last word_chars/2 characters
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive("task", self, "min_count", "word_chars")
 
 
 def sources(split: str) -> list[Source]:
@@ -77,30 +86,44 @@ class Task(BaseTask):
             path, _ = locate(self.data_dir, sources(split), WHERE_TO_GET.format(split=split))
             splits[name] = read_conllu(path, self.cfg.tagset.name)[: self.cfg.limit]
 
-        counts = Counter(word for words, _ in splits["train"] for word in words)
+        train_words = [word for words, _ in splits["train"] for word in words]
+        counts = Counter(train_words)
         self.words = ["", "[UNK]"] + sorted(w for w, n in counts.items() if n >= self.cfg.min_count)
+        self.chars = ["", "[UNK]"] + sorted({c for word in train_words for c in word})
         self.tags = [""] + sorted({tag for _, tags in splits["train"] for tag in tags})
         word_ids, tag_ids = {w: i for i, w in enumerate(self.words)}, {t: i for i, t in enumerate(self.tags)}
+        char_ids = {c: i for i, c in enumerate(self.chars)}
         max_length = max(len(words) for part in splits.values() for words, _ in part)
+
+        def spelling(word: str) -> list[int]:
+            half = self.cfg.word_chars // 2
+            word = word if len(word) <= self.cfg.word_chars else word[:half] + word[-half:]
+            return [char_ids.get(c, 1) for c in word]
 
         def dataset(name: str) -> tf.data.Dataset:
             sentences = splits[name]
             x = tf.ragged.constant([[word_ids.get(w, 1) for w in words] for words, _ in sentences])
             y = tf.ragged.constant([[tag_ids.get(t, 0) for t in tags] for _, tags in sentences])
-            examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda w, t: (w, t))  # ragged rows -> tensors
+            if self.cfg.chars:
+                chars = tf.ragged.constant([[spelling(w) for w in words] for words, _ in sentences])
+                examples = tf.data.Dataset.from_tensor_slices(((x, chars), y)).map(
+                    lambda inputs, tags: ((inputs[0], inputs[1].to_tensor()), tags))
+            else:
+                examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda w, t: (w, t))  # ragged -> dense
             return batched(examples, len(sentences), batch_size, name == "train", self.seed, max_length)
 
-        spec = Spec(inputs="tokens", input_size=len(self.words), outputs="tags", output_size=len(self.tags))
+        spec = Spec(inputs="tokens", input_size=len(self.words), outputs="tags", output_size=len(self.tags),
+                    char_size=len(self.chars) if self.cfg.chars else None)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in splits.items()})
 
-    def test_metrics(self, model, splits: Splits, run_dir: Path) -> dict:
+    def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """Macro-F1 over tags, and a per-tag report (precision, recall, F1, support) in per_tag.json."""
         gold, predicted = [], []
         for x, y in splits.test:
-            keep = x.numpy() != 0
+            keep = y.numpy() != 0
             gold.append(y.numpy()[keep])
-            predicted.append(np.argmax(model.predict_on_batch(x), axis=-1)[keep])
+            predicted.append(predict(x)[keep])
         gold, predicted = np.concatenate(gold), np.concatenate(predicted)
         labels = list(range(1, len(self.tags)))
         report = classification_report(gold, predicted, labels=labels, target_names=self.tags[1:],

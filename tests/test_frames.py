@@ -8,9 +8,10 @@ import pytest
 
 from tasks import frames
 from zoo import topologies
-from zoo.config import ModelConfig
 from zoo.errors import DataError
 from zoo.runner import run
+
+from conftest import model_config
 
 DATA = Path(__file__).parent / "data"
 SENTENCE = """# text = I can't go.
@@ -57,15 +58,36 @@ def test_excerpt_loads_with_one_tag_per_word():
     assert splits.sizes == {"train": 60, "val": 20, "test": 20}
     assert spec.outputs == "tags" and spec.output_size == len(task.tags) and task.tags[0] == ""
     assert {"NOUN", "VERB", "PROPN", "PUNCT"} <= set(task.tags)
-    for x, y in splits.test:
-        assert x.shape == y.shape
-        assert np.all((x.numpy() == 0) == (y.numpy() == 0))  # padding in both, and only there
+    assert spec.char_size == len(task.chars) and task.chars[:2] == ["", "[UNK]"]
+    for (words, chars), y in splits.test:
+        assert words.shape == y.shape and chars.shape[:2] == words.shape and chars.shape[2] <= 16
+        assert np.all((words.numpy() == 0) == (y.numpy() == 0))  # padding in both, and only there
+        assert np.all((chars.numpy()[:, :, 0] == 0) == (words.numpy() == 0))  # every word has its characters
     assert task.words[:2] == ["", "[UNK]"]
+
+
+def test_long_words_keep_their_ends(tmp_path):
+    long_word = "Supercalifragilisticexpialidocious"
+    (tmp_path / "ud_english_ewt").mkdir()
+    for split in ("train", "dev", "test"):
+        (tmp_path / "ud_english_ewt" / f"en_ewt-ud-{split}.conllu").write_text(
+            f"1\t{long_word}\t_\tADJ\tJJ\t_\t0\troot\t_\t_\n\n")
+    task = frames.Task(frames.Config(word_chars=6), tmp_path, seed=0)
+    _, splits = task.load(batch_size=1)
+    (_, chars), _ = next(iter(splits.test))
+    assert "".join(task.chars[i] for i in chars.numpy()[0, 0]) == "Supous"
+
+
+def test_without_characters_the_input_is_the_words():
+    task = frames.Task(frames.Config(chars=False), DATA, seed=0)
+    spec, splits = task.load(batch_size=8)
+    words, y = next(iter(splits.test))
+    assert spec.char_size is None and words.shape == y.shape
 
 
 def test_padded_steps_count_neither_in_loss_nor_accuracy():
     spec = frames.Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
-    model = topologies.synced(spec, "gru", ModelConfig(8, 1, True, 0.0, 4))
+    model = topologies.synced(spec, "gru", model_config(units=8, bidirectional=True, embedding_dim=4))
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     x, y = np.array([[3, 4, 5]]), np.array([[1, 2, 3]])
     unpadded = model.evaluate(x, y, verbose=0)
@@ -73,8 +95,10 @@ def test_padded_steps_count_neither_in_loss_nor_accuracy():
     np.testing.assert_allclose(unpadded, padded, rtol=1e-5)
 
 
-def test_run_writes_macro_f1_and_the_per_tag_report(make_config, tmp_path):
-    metrics = run(make_config("task=frames", "cell=lstm", "model.bidirectional=true", "trainer.epochs=2"), tmp_path)
-    assert metrics["topology"] == "synced" and 0 <= metrics["test"]["macro_f1"] <= 1
+@pytest.mark.parametrize("topology", ["synced", "seq2seq"])
+def test_run_writes_macro_f1_and_the_per_tag_report(make_config, tmp_path, topology):
+    metrics = run(make_config("task=frames", f"topology={topology}", "cell=lstm", "model.bidirectional=true",
+                              "trainer.epochs=2"), tmp_path)
+    assert metrics["topology"] == topology and 0 <= metrics["test"]["macro_f1"] <= 1
     report = json.loads((tmp_path / "per_tag.json").read_text())
     assert {"NOUN", "VERB", "macro avg"} <= set(report)

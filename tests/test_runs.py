@@ -7,7 +7,8 @@ from zoo.cells import CELLS
 from zoo.errors import IncompatibleTopology, NonFiniteLoss
 from zoo.runner import run
 
-COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("frames", "synced")]
+COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("frames", "synced"),
+                ("frames", "seq2seq"), ("translation", "seq2seq")]
 SHORT = ["trainer.epochs=1", "trainer.limit_batches=2", "task.limit=64"]
 
 

@@ -6,11 +6,13 @@ import tensorflow as tf
 
 from zoo import topologies
 from zoo.cells import CELLS
-from zoo.config import ModelConfig
-from zoo.errors import IncompatibleTopology
+from zoo.config import Attention
+from zoo.errors import IncompatibleTopology, ZooError
 from zoo.task import Spec
 
-MODEL = ModelConfig(units=16, layers=1, bidirectional=False, dropout=0.0, embedding_dim=8)
+from conftest import model_config
+
+MODEL = model_config()
 CLASS_FROM_FEATURES = Spec(inputs="features", input_size=5, outputs="class", output_size=3)
 CLASS_FROM_TOKENS = Spec(inputs="tokens", input_size=20, outputs="class", output_size=2)
 TAGS = Spec(inputs="tokens", input_size=20, outputs="tags", output_size=4)
@@ -29,7 +31,7 @@ def fit(model, x, y, epochs, lr=0.01):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional,layers", [(False, 1), (True, 2)])
 def test_output_shapes(cell, bidirectional, layers):
-    model_cfg = ModelConfig(units=8, layers=layers, bidirectional=bidirectional, dropout=0.1, embedding_dim=4)
+    model_cfg = model_config(units=8, layers=layers, bidirectional=bidirectional, dropout=0.1, embedding_dim=4)
     features, tokens = np.random.rand(3, 5).astype("float32"), np.random.randint(1, 20, (3, 9))
     assert topologies.one_to_one(CLASS_FROM_FEATURES, cell, model_cfg)(features).shape == (3, 3)
     assert topologies.many_to_one(CLASS_FROM_FEATURES, cell, model_cfg)(features).shape == (3, 3)
@@ -92,9 +94,9 @@ def copy_task(n, rng):
     return sources, targets
 
 
-def train_generator(model, context, targets, epochs):
+def train_generator(model, spec, context, targets, epochs):
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ds = topologies.teacher_forcing(tf.data.Dataset.from_tensor_slices((context, targets)).batch(32))
+    ds = topologies.teacher_forcing(tf.data.Dataset.from_tensor_slices((context, targets)).batch(32), spec)
     keras.utils.set_random_seed(0)
     model.fit(ds, epochs=epochs, verbose=0)
 
@@ -103,15 +105,68 @@ def unpad(targets):
     return [[t for t in row[1:] if t not in (0, 2)] for row in targets.tolist()]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_seq2seq_learns_to_reverse(cell):
+@pytest.mark.parametrize("cell,attention", [("lstm", Attention.none), ("gru", Attention.luong),
+                                            ("gru", Attention.bahdanau)])
+def test_seq2seq_learns_to_reverse(cell, attention):
     keras.utils.set_random_seed(0)
     sources, targets = copy_task(1500, np.random.default_rng(0))
-    model = topologies.seq2seq(TOKENS_FROM_TOKENS, cell, ModelConfig(64, 1, False, 0.0, 16))
-    train_generator(model, sources, targets, epochs=25)
-    decoded = topologies.greedy_decode(model, sources[:200], TOKENS_FROM_TOKENS)
-    exact = np.mean([d == t for d, t in zip(decoded, unpad(targets[:200]))])
-    assert exact > 0.8
+    model = topologies.seq2seq(TOKENS_FROM_TOKENS, cell, model_config(units=64, embedding_dim=16, attention=attention))
+    train_generator(model, TOKENS_FROM_TOKENS, sources, targets, epochs=25)
+    for beam_size in (1, 3):
+        decoded = topologies.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size)
+        assert np.mean([d == t for d, t in zip(decoded, unpad(targets[:200]))]) > 0.8
+
+
+def test_attention_layers_and_where_they_apply():
+    for attention, layer in topologies.ATTENTION.items():
+        model = topologies.build("seq2seq", TOKENS_FROM_TOKENS, "gru", model_config(attention=attention))
+        assert isinstance(model.get_layer("attention"), layer)
+    with pytest.raises(ZooError, match="model.attention=luong needs an encoder sequence.*topology=one_to_many"):
+        topologies.build("one_to_many", TOKENS_FROM_FEATURES, "gru", model_config(attention=Attention.luong))
+
+
+def test_teacher_forcing_masks_exactly_the_target_tokens():
+    targets = np.array([[1, 5, 6, 2, 0], [1, 7, 2, 0, 0]])
+    (_, decoder_in), next_tokens = next(iter(topologies.teacher_forcing(
+        tf.data.Dataset.from_tensors((np.zeros((2, 3)), targets)), TOKENS_FROM_TOKENS)))
+    np.testing.assert_array_equal(decoder_in, [[1, 5, 6, 0], [1, 7, 0, 0]])  # no input after the end token
+    np.testing.assert_array_equal(next_tokens, [[5, 6, 2, 0], [7, 2, 0, 0]])
+    tags = np.array([[3, 1, 2], [2, 0, 0]])  # tags have no start token: the decoder's starts past the tags
+    (_, decoder_in), next_tokens = next(iter(topologies.teacher_forcing(
+        tf.data.Dataset.from_tensors((np.zeros((2, 3)), tags)), TAGS)))
+    np.testing.assert_array_equal(decoder_in, [[4, 3, 1], [4, 0, 0]])
+    np.testing.assert_array_equal(next_tokens, tags)
+
+
+def test_seq2seq_padding_changes_neither_loss_nor_accuracy():
+    model = topologies.seq2seq(TOKENS_FROM_TOKENS, "gru", model_config(attention=Attention.luong))
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    source, target = np.array([[3, 4, 5]]), np.array([[1, 6, 7, 2]])
+
+    def evaluate(source_padding, target_padding):
+        padded = tf.data.Dataset.from_tensors((np.pad(source, ((0, 0), (0, source_padding))),
+                                               np.pad(target, ((0, 0), (0, target_padding)))))
+        return model.evaluate(topologies.teacher_forcing(padded, TOKENS_FROM_TOKENS), verbose=0)
+
+    np.testing.assert_allclose(evaluate(0, 0), evaluate(4, 3), rtol=1e-5)
+
+
+def test_seq2seq_tags_one_per_input_step():
+    model = topologies.seq2seq(TAGS, "lstm", MODEL)
+    tokens = np.array([[3, 4, 5, 0], [6, 7, 0, 0]])
+    for beam_size in (1, 2):
+        tags = topologies.predict(model, TAGS, "seq2seq", tokens, beam_size=beam_size)
+        assert tags.shape == (2, 4) and set(tags.ravel()) <= {1, 2, 3}  # never padding, never the start id
+
+
+def test_character_encoder_sees_each_word_alone():
+    encoder = topologies.CharacterEncoder("gru", char_size=10, units=4)
+    words = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
+    encoded = encoder(words).numpy()
+    assert encoded.shape == (1, 3, 8)
+    np.testing.assert_allclose(encoded[0, 2], 0)  # a padding word encodes to zeros
+    alone = encoder(np.array([[[5, 0, 0, 0, 0]]])).numpy()  # same word, other neighbours and padding
+    np.testing.assert_allclose(encoded[0, 1], alone[0, 0], atol=1e-6)
 
 
 def test_one_to_many_overfits_vectors_to_sequences():
@@ -119,21 +174,21 @@ def test_one_to_many_overfits_vectors_to_sequences():
     rng = np.random.default_rng(0)
     _, targets = copy_task(20, rng)
     vectors = rng.normal(size=(20, 6)).astype("float32")
-    model = topologies.one_to_many(TOKENS_FROM_FEATURES, "gru", ModelConfig(32, 1, False, 0.0, 8))
-    train_generator(model, vectors, targets, epochs=150)
-    assert topologies.greedy_decode(model, vectors, TOKENS_FROM_FEATURES) == unpad(targets)
+    model = topologies.one_to_many(TOKENS_FROM_FEATURES, "gru", model_config(units=32))
+    train_generator(model, TOKENS_FROM_FEATURES, vectors, targets, epochs=150)
+    assert topologies.decode(model, vectors, TOKENS_FROM_FEATURES) == unpad(targets)
 
 
-def test_greedy_decode_respects_the_length_cap():
+def test_decode_respects_the_length_cap():
     model = topologies.one_to_many(TOKENS_FROM_FEATURES, "lstm", MODEL)
-    decoded = topologies.greedy_decode(model, np.zeros((4, 6), "float32"), TOKENS_FROM_FEATURES, max_length=3)
+    decoded = topologies.decode(model, np.zeros((4, 6), "float32"), TOKENS_FROM_FEATURES, max_length=3)
     assert all(len(d) <= 3 for d in decoded)
 
 
 @pytest.mark.parametrize("inputs,outputs,valid", [
     ("features", "class", ["one_to_one", "many_to_one"]),
     ("tokens", "class", ["many_to_one"]),
-    ("tokens", "tags", ["synced"]),
+    ("tokens", "tags", ["synced", "seq2seq"]),
     ("tokens", "tokens", ["seq2seq"]),
     ("features", "tokens", ["one_to_many"]),
 ])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -19,6 +20,12 @@ def require_positive(group: str, cfg, *names: str) -> None:
             raise ZooError(f"{group}.{name} must be > 0, got {value}")
 
 
+class Attention(Enum):
+    none = "the decoder sees the source only through the encoder's final state"
+    luong = "multiplicative (dot-product) scores, keras.layers.Attention"
+    bahdanau = "additive scores, keras.layers.AdditiveAttention"
+
+
 @dataclass
 class ModelConfig:
     """Types and checks; the values are in conf/model/default.yaml."""
@@ -28,9 +35,11 @@ class ModelConfig:
     bidirectional: bool = MISSING
     dropout: float = MISSING
     embedding_dim: int = MISSING
+    char_units: int = MISSING
+    attention: Attention = MISSING
 
     def __post_init__(self):
-        require_positive("model", self, "units", "layers", "embedding_dim")
+        require_positive("model", self, "units", "layers", "embedding_dim", "char_units")
         if not 0 <= self.dropout < 1:
             raise ZooError(f"model.dropout must be in [0, 1), got {self.dropout}")
 

@@ -1,6 +1,8 @@
 """Build -> fit -> evaluate -> save: the same code for every task, cell and topology."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import math
 import time
@@ -41,7 +43,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "cell": cfg.cell.name,
         "topology": cfg.topology_name,
         "seed": cfg.seed,
-        "model": OmegaConf.to_container(cfg.model),
+        "model": OmegaConf.to_container(cfg.model, enum_to_str=True),
         "trainer": OmegaConf.to_container(cfg.trainer),
         "status": "running",
     }
@@ -65,11 +67,13 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)
     spec, splits = task.load(trainer.batch_size)
-    train, val, test = (split.take(trainer.limit_batches or -1) for split in (splits.train, splits.val, splits.test))
+    splits = dataclasses.replace(splits, **{name: getattr(splits, name).take(trainer.limit_batches or -1)
+                                            for name in ("train", "val", "test")})
+    train, val, test = splits.train, splits.val, splits.test
     if cfg.topology_name in topologies.GENERATIVE:
-        train, val, test = map(topologies.teacher_forcing, (train, val, test))
+        train, val, test = (topologies.teacher_forcing(split, spec) for split in (train, val, test))
 
-    model = topologies.BUILDERS[cfg.topology_name](spec, cfg.cell.name, model_cfg)
+    model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
     model.compile(
         optimizer=keras.optimizers.Adam(trainer.learning_rate, clipnorm=trainer.clipnorm),
         loss=task.loss(),
@@ -89,7 +93,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     train_seconds = time.perf_counter() - start
 
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)
-    test_metrics.update(task.test_metrics(model, splits, run_dir))
+    predict = functools.partial(topologies.predict, model, spec, cfg.topology_name)
+    test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")
 
     pick = np.argmax if task.primary_goal == "max" else np.argmin

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Optional
+from typing import Callable, ClassVar, Optional
 
 import keras
 import numpy as np
@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from zoo.config import require_positive
 
-# Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding).
+# Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding;
+# with `char_size`, each example is (token ids, character ids per token)).
 # Output kinds: "class" (one label per example), "tags" (one label per input step), "tokens" (a generated sequence).
 
 
@@ -27,6 +28,7 @@ class Spec:
     output_length: Optional[int] = None  # longest generated sequence, start and end tokens included
     start_id: int = 1  # for generated token sequences: id 0 is padding, then start and end markers
     end_id: int = 2
+    char_size: Optional[int] = None  # character vocabulary, when every token also comes as its characters
 
 
 @dataclass
@@ -69,8 +71,12 @@ class Task:
     def metrics(self) -> list:
         return ["accuracy"]
 
-    def test_metrics(self, model: keras.Model, splits: Splits, run_dir: Path) -> dict:
-        """Test metrics beyond the compiled ones (e.g. BLEU of decoded outputs); may write samples to run_dir."""
+    def test_metrics(self, predict: Callable, splits: Splits, run_dir: Path) -> dict:
+        """Test metrics beyond the compiled ones (e.g. BLEU of decoded outputs); may write samples to run_dir.
+
+        `predict(inputs, beam_size=1)` gives the trained model's answers for a batch of inputs: a class per
+        example, a tag per input step, or a list of generated token ids per example (see topologies.predict).
+        """
         return {}
 
     def extras(self) -> dict:
@@ -94,8 +100,9 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
             max_length: Optional[int] = None) -> tf.data.Dataset:
     """Cache the prepared examples once and reshuffle the training set every epoch.
 
-    With `max_length`, examples are variable-length sequences: they are batched with others of similar length
-    and padded (with 0) to their bucket's bound, so short sequences cost little and XLA sees only a few shapes.
+    With `max_length`, examples are variable-length sequences (the first tensor of an example sets its length):
+    they are batched with others of similar length and padded with 0 to the longest in the batch, so short
+    sequences cost little.
     """
     examples = examples.apply(tf.data.experimental.assert_cardinality(size)).cache()
     if shuffle:
@@ -104,6 +111,5 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
         return examples.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     boundaries = [*range(32, max_length, 32), max_length + 1]  # a bucket holds lengths below its bound
     return examples.bucket_by_sequence_length(
-        lambda sequence, _: tf.shape(sequence)[0], boundaries, [batch_size] * (len(boundaries) + 1),
-        pad_to_bucket_boundary=True,
+        lambda inputs, _: tf.shape(tf.nest.flatten(inputs)[0])[0], boundaries, [batch_size] * (len(boundaries) + 1),
     ).prefetch(tf.data.AUTOTUNE)

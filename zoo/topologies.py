@@ -3,14 +3,17 @@ and returns a `keras.Model` that maps the task's inputs to logits."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
+from keras import layers, ops
+from scipy.special import log_softmax
 
 from zoo.cells import recurrent_layer, state_count
-from zoo.errors import IncompatibleTopology
+from zoo.config import Attention
+from zoo.errors import IncompatibleTopology, ZooError
 from zoo.task import Spec
 
 # topology -> (input kinds, output kinds) it can model
@@ -18,7 +21,7 @@ SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
     "many_to_one": ({"features", "tokens"}, {"class"}),
     "synced": ({"tokens"}, {"tags"}),
-    "seq2seq": ({"tokens"}, {"tokens"}),
+    "seq2seq": ({"tokens"}, {"tokens", "tags"}),
     "one_to_many": ({"features"}, {"tokens"}),
 }
 
@@ -62,13 +65,45 @@ def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state
     return (x, list(states)) if return_state else x
 
 
-def sequence_input(spec: Spec, model, name="inputs"):
-    """An input for the task's sequence: token ids embedded with a padding mask, or features one per step."""
-    if spec.inputs == "tokens":
-        inputs = keras.Input(shape=(None,), dtype="int32", name=name)
-        return inputs, layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(inputs)
-    inputs = keras.Input(shape=(spec.input_size,), name=name)
-    return inputs, layers.Reshape((spec.input_size, 1))(inputs)
+def sequence_input(spec: Spec, cell: str, model, name="inputs"):
+    """An input for the task's sequence: token ids embedded with a padding mask (joined by each token's
+    character encoding when the task gives characters), or features one per step."""
+    if spec.inputs == "features":
+        inputs = keras.Input(shape=(spec.input_size,), name=name)
+        return inputs, layers.Reshape((spec.input_size, 1))(inputs)
+    tokens = keras.Input(shape=(None,), dtype="int32", name=name)
+    x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(tokens)
+    if spec.char_size is None:
+        return tokens, x
+    chars = keras.Input(shape=(None, None), dtype="int32", name=f"{name}_chars")
+    x = layers.Concatenate()([x, CharacterEncoder(cell, spec.char_size, model.char_units)(chars)])
+    return [tokens, chars], x
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CharacterEncoder(layers.Layer):
+    """Encodes every token from its characters: ids (batch, tokens, chars) -> (batch, tokens, 2 * units), the
+    final states of a small bidirectional RNN run over each token's characters. Words the embedding has never
+    seen still get a representation from their spelling (suffixes, capitals, digits)."""
+
+    def __init__(self, cell: str, char_size: int, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.cell, self.char_size, self.units = cell, char_size, units
+        self.embedding = layers.Embedding(char_size, units)
+        self.rnn = layers.Bidirectional(recurrent_layer(cell, units))
+
+    def build(self, input_shape):
+        self.embedding.build((None, None))
+        self.rnn.build((None, None, self.units))
+
+    def call(self, chars):
+        batch, tokens, length = ops.shape(chars)
+        flat = ops.reshape(chars, (-1, length))  # one row per token
+        encoded = self.rnn(self.embedding(flat), mask=ops.not_equal(flat, 0))
+        return ops.reshape(encoded, (batch, tokens, 2 * self.units))
+
+    def get_config(self):
+        return {**super().get_config(), "cell": self.cell, "char_size": self.char_size, "units": self.units}
 
 
 def head(x, spec: Spec, model):
@@ -85,37 +120,57 @@ def one_to_one(spec: Spec, cell: str, model) -> keras.Model:
 
 def many_to_one(spec: Spec, cell: str, model) -> keras.Model:
     """The sequence is read step by step; the last hidden state gives the class."""
-    inputs, x = sequence_input(spec, model)
+    inputs, x = sequence_input(spec, cell, model)
     x = rnn_stack(x, cell, model, return_sequences=False)
     return keras.Model(inputs, head(x, spec, model), name="many_to_one")
 
 
 def synced(spec: Spec, cell: str, model) -> keras.Model:
     """One output per input step (tagging)."""
-    inputs, x = sequence_input(spec, model)
+    inputs, x = sequence_input(spec, cell, model)
     x = rnn_stack(x, cell, model, return_sequences=True)
     return keras.Model(inputs, head(x, spec, model), name="synced")
 
 
 def decoder(context_states, spec: Spec, cell: str, model):
-    """A teacher-forced decoder: reads the target shifted right, starts from the context's states."""
+    """A teacher-forced decoder: reads the target shifted right, starts from the context's states, and returns
+    its hidden state at every step."""
     targets_in = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
-    x = layers.Embedding(spec.output_size, model.embedding_dim, mask_zero=True, name="decoder_embedding")(targets_in)
+    x = layers.Embedding(decoder_vocabulary(spec), model.embedding_dim, mask_zero=True,
+                         name="decoder_embedding")(targets_in)
     x = rnn_stack(x, cell, dataclasses.replace(model, bidirectional=False, units=decoder_units(model)),
                   return_sequences=True, initial_state=context_states, name="decoder")
-    return targets_in, head(x, spec, model)
+    return targets_in, x
 
 
 def decoder_units(model) -> int:
     return model.units * (2 if model.bidirectional else 1)
 
 
+def decoder_start(spec: Spec) -> int:
+    """Generated tokens have their own start id; tags have none, so the decoder starts from one id past them."""
+    return spec.start_id if spec.outputs == "tokens" else spec.output_size
+
+
+def decoder_vocabulary(spec: Spec) -> int:
+    return max(spec.output_size, decoder_start(spec) + 1)
+
+
+ATTENTION = {Attention.luong: layers.Attention, Attention.bahdanau: layers.AdditiveAttention}
+
+
 def seq2seq(spec: Spec, cell: str, model) -> keras.Model:
-    """Encoder reads the source; its final state starts the decoder, which emits the target."""
-    source, x = sequence_input(spec, model, name="encoder_inputs")
-    _, states = rnn_stack(x, cell, model, return_sequences=False, return_state=True, name="encoder")
-    targets_in, logits = decoder(states, spec, cell, model)
-    return keras.Model([source, targets_in], logits, name="seq2seq")
+    """Encoder reads the source; its final state starts the decoder, which emits the target. With attention,
+    every decoder step also looks at all encoder steps (as in Luong et al. 2015: the decoder's output is the
+    query, and the attended context joins it before the output layer)."""
+    source, x = sequence_input(spec, cell, model, name="encoder_inputs")
+    encoded, states = rnn_stack(x, cell, model, return_sequences=True, return_state=True, name="encoder")
+    targets_in, x = decoder(states, spec, cell, model)
+    if model.attention != Attention.none:
+        context = ATTENTION[model.attention](name="attention")([x, encoded])
+        x = layers.Dense(decoder_units(model), activation="tanh", name="attentional")(
+            layers.Concatenate()([x, context]))
+    return keras.Model([source, targets_in], head(x, spec, model), name="seq2seq")
 
 
 def one_to_many(spec: Spec, cell: str, model) -> keras.Model:
@@ -123,31 +178,82 @@ def one_to_many(spec: Spec, cell: str, model) -> keras.Model:
     vector = keras.Input(shape=(spec.input_size,), name="inputs")
     states = [layers.Dense(decoder_units(model), activation="tanh", name=f"init_state_{i}")(vector)
               for i in range(state_count(cell))]
-    targets_in, logits = decoder(states, spec, cell, model)
-    return keras.Model([vector, targets_in], logits, name="one_to_many")
+    targets_in, x = decoder(states, spec, cell, model)
+    return keras.Model([vector, targets_in], head(x, spec, model), name="one_to_many")
 
 
 BUILDERS = {f.__name__: f for f in (one_to_one, many_to_one, synced, seq2seq, one_to_many)}
 GENERATIVE = {"seq2seq", "one_to_many"}
 
 
-def teacher_forcing(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """(context, target) -> ((context, target without its last token), target without its first token)."""
-    return ds.map(lambda context, target: ((context, target[:, :-1]), target[:, 1:]))
+def build(topology: str, spec: Spec, cell: str, model) -> keras.Model:
+    if model.attention != Attention.none and topology != "seq2seq":
+        raise ZooError(f"model.attention={model.attention.name} needs an encoder sequence to attend to, "
+                       f"which only topology=seq2seq has (this run: topology={topology})")
+    return BUILDERS[topology](spec, cell, model)
 
 
-def greedy_decode(model: keras.Model, context, spec: Spec, max_length: int | None = None) -> list[list[int]]:
-    """Generate token ids for each example of `context` until the end token or `max_length` tokens."""
+def teacher_forcing(ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
+    """(context, target) -> ((context, decoder inputs), next tokens): the decoder reads the target shifted right
+    by one, from a start token, and learns to emit the next token. Decoder inputs are 0 wherever the next token
+    is padding, so their mask covers exactly the positions that the loss and metrics should count."""
+
+    def shift(context, target):
+        if spec.outputs == "tags":
+            start = tf.fill([tf.shape(target)[0], 1], tf.cast(decoder_start(spec), target.dtype))
+            target = tf.concat([start, target], axis=1)
+        inputs, targets = target[:, :-1], target[:, 1:]
+        return (context, tf.where(targets != 0, inputs, tf.zeros_like(inputs))), targets
+
+    return ds.map(shift)
+
+
+# Decoding calls the model on a longer prefix at every step. Keras's predict function relaxes its input shapes
+# after the first few traces, but TensorFlow warns about those retraces.
+logging.getLogger("tensorflow").addFilter(lambda record: "triggered tf.function retracing" not in record.getMessage())
+
+
+def decode(model: keras.Model, context, spec: Spec, max_length: int | None = None,
+           beam_size: int = 1) -> list[list[int]]:
+    """Generate output ids for every example of `context` by beam search (greedy when beam_size=1). Each step
+    runs the model on the prefixes so far; a beam ends at the end token or after `max_length` tokens, and the
+    finished beams are ranked by mean log-probability per token."""
     max_length = max_length or spec.output_length - 1  # output_length counts the start token
-    n = len(context)
-    tokens = np.full((n, 1), spec.start_id, dtype="int32")
+    end = spec.end_id if spec.outputs == "tokens" else -1  # tags never end early
+    n, k = len(keras.tree.flatten(context)[0]), beam_size
+    context = keras.tree.map_structure(lambda a: np.repeat(np.asarray(a), k, axis=0), context)
+    tokens = np.full((n, k, 1), decoder_start(spec), dtype="int32")
+    scores = np.zeros((n, k))
+    scores[:, 1:] = -np.inf  # the beams start identical: grow only the first
+    done = np.zeros((n, k), dtype=bool)
+    rows = np.arange(n)[:, None]
     for _ in range(max_length):
-        logits = model.predict_on_batch([context, tokens])
-        next_ids = np.argmax(logits[:, -1], axis=-1).astype("int32")
-        tokens = np.concatenate([tokens, next_ids[:, None]], axis=1)
-        if np.all((tokens == spec.end_id).any(axis=1)):
+        logits = model.predict_on_batch([context, tokens.reshape(n * k, -1)])[:, -1].astype("float64")
+        log_probs = log_softmax(logits, axis=-1)
+        log_probs[:, 0] = -np.inf  # padding
+        if spec.outputs == "tokens":
+            log_probs[:, spec.start_id] = -np.inf
+        log_probs = log_probs.reshape(n, k, -1)
+        log_probs[done] = -np.inf
+        log_probs[done, 0] = 0.0  # a finished beam only grows padding, at no cost
+        total = (scores[:, :, None] + log_probs).reshape(n, -1)
+        best = np.argsort(-total, axis=1, kind="stable")[:, :k]
+        beam, token = np.divmod(best, log_probs.shape[-1])
+        tokens = np.concatenate([tokens[rows, beam], token[:, :, None]], axis=2)
+        scores, done = total[rows, best], done[rows, beam] | (token == end)
+        if done.all():
             break
-    outputs = []
-    for row in tokens[:, 1:].tolist():
-        outputs.append(row[: row.index(spec.end_id)] if spec.end_id in row else row)
-    return outputs
+    lengths = np.maximum((tokens[:, :, 1:] != 0).sum(axis=2), 1)
+    chosen = tokens[np.arange(n), np.argmax(scores / lengths, axis=1), 1:]
+    return [row[: row.index(end)] if end in row else row for row in chosen.tolist()]
+
+
+def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1):
+    """The model's answers for a batch of inputs: class ids (batch,), tag ids (batch, steps), or one list of
+    generated token ids per example."""
+    if topology not in GENERATIVE:
+        return np.argmax(model.predict_on_batch(inputs), axis=-1)
+    if spec.outputs == "tags":  # exactly one tag per input step
+        steps = np.shape(keras.tree.flatten(inputs)[0])[1]
+        return np.array(decode(model, inputs, spec, steps, beam_size))
+    return decode(model, inputs, spec, beam_size=beam_size)

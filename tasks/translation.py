@@ -1,0 +1,224 @@
+"""Translation (seq2seq many-to-many): an English sentence -> its Spanish translation, or the reverse.
+
+`task.dataset=anki`: the manythings.org Anki English-Spanish pairs from Tatoeba (118,964 pairs; the file the
+Keras translation examples read). Pairs are split by their source sentence, seeded, so a source sentence and
+all its translations sit in one split only; `task.max_words` keeps pairs whose sides both have at most that
+many words. Test BLEU is sacreBLEU's corpus BLEU of the detokenized, greedy- or beam-decoded outputs against
+every reference translation of each test source (Tatoeba often has several), case-insensitive.
+
+`task.dataset=toy`: numbers 0-9999 written out in English and in Spanish ("four hundred twenty one" <->
+"cuatrocientos veintiuno"), generated, for trying and testing translation offline in seconds.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zipfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import sacrebleu
+import tensorflow as tf
+
+from zoo.config import require_positive
+from zoo.data import Source, locate
+from zoo.errors import DataError, ZooError
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+
+KERAS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
+SOURCES = [
+    Source("anki_spa_eng/spa.txt.gz", sha256="83c9e56b2aa9bc5c4b0565252df3a03a493f8b106d609a4c901d81c46687e730"),
+    Source("keras/datasets/spa-eng.zip", sha256="0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f",
+           url=KERAS_URL),
+    Source("anki_spa_eng/spa.txt"),
+]
+WHERE_TO_GET = f"download {KERAS_URL} into keras/datasets/ under the data dir (or spa.txt from manythings.org/anki)"
+DIRECTIONS = ("eng-spa", "spa-eng")
+SAMPLES = 20
+TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")  # words (with their contractions) and single punctuation marks
+
+
+class Dataset(Enum):
+    anki = "Anki / Tatoeba English-Spanish sentence pairs"
+    toy = "numbers 0-9999 in English and Spanish words, generated"
+
+
+@dataclass
+class Config(TaskConfig):
+    name: str = "translation"
+    topology: str = "seq2seq"
+    dataset: Dataset = Dataset.anki
+    direction: str = "eng-spa"  # eng-spa | spa-eng
+    max_words: Optional[int] = 10  # keep pairs with at most this many words on each side; null = all
+    min_count: int = 5  # rarer training words share the unknown id (the output softmax is most of the cost)
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    beam_size: int = 1  # 1 = greedy decoding
+    max_output_words: int = 30  # decoding stops here if no end token came
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive("task", self, "max_words", "min_count", "beam_size", "max_output_words")
+        if self.direction not in DIRECTIONS:
+            raise ZooError(f"task.direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN.findall(text.lower())
+
+
+def detokenize(tokens: list[str]) -> str:
+    text = re.sub(r" ([.,!?;:%)»])", r"\1", " ".join(tokens))
+    return re.sub(r"([¿¡(«]) ", r"\1", text)
+
+
+def read_pairs(path: Path) -> list[tuple[str, str]]:
+    """(English, Spanish) pairs from spa.txt, gzipped or inside the Keras zip; one `English<TAB>Spanish` a line."""
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                text = archive.read("spa-eng/spa.txt").decode("utf-8")
+        else:
+            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, EOFError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} is not a readable spa.txt: {e}") from None
+    pairs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        columns = line.split("\t")
+        if len(columns) < 2 or not columns[0].strip() or not columns[1].strip():
+            raise DataError(f"{path} line {number} is not `English<TAB>Spanish`: {line[:60]!r}")
+        pairs.append((columns[0].strip(), columns[1].strip()))
+    if not pairs:
+        raise DataError(f"{path} has no sentence pairs")
+    return pairs
+
+
+ENGLISH_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                "sixteen seventeen eighteen nineteen").split()
+ENGLISH_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+SPANISH_ONES = ("cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieciséis "
+                "diecisiete dieciocho diecinueve veinte veintiuno veintidós veintitrés veinticuatro veinticinco "
+                "veintiséis veintisiete veintiocho veintinueve").split()
+SPANISH_TENS = "_ _ _ treinta cuarenta cincuenta sesenta setenta ochenta noventa".split()
+SPANISH_HUNDREDS = ("_ ciento doscientos trescientos cuatrocientos quinientos seiscientos setecientos ochocientos "
+                    "novecientos").split()
+
+
+def english_number(n: int) -> str:
+    thousands, hundreds, rest = n // 1000, n // 100 % 10, n % 100
+    words = [f"{ENGLISH_ONES[thousands]} thousand"] if thousands else []
+    words += [f"{ENGLISH_ONES[hundreds]} hundred"] if hundreds else []
+    if rest >= 20:
+        words.append(ENGLISH_TENS[rest // 10] + (f" {ENGLISH_ONES[rest % 10]}" if rest % 10 else ""))
+    elif rest or not words:
+        words.append(ENGLISH_ONES[rest])
+    return " ".join(words)
+
+
+def spanish_number(n: int) -> str:
+    thousands, hundreds, rest = n // 1000, n // 100 % 10, n % 100
+    words = ["mil" if thousands == 1 else f"{SPANISH_ONES[thousands]} mil"] if thousands else []
+    if hundreds:
+        words.append("cien" if hundreds == 1 and rest == 0 else SPANISH_HUNDREDS[hundreds])
+    if rest >= 30:
+        words.append(SPANISH_TENS[rest // 10] + (f" y {SPANISH_ONES[rest % 10]}" if rest % 10 else ""))
+    elif rest or not words:
+        words.append(SPANISH_ONES[rest])
+    return " ".join(words)
+
+
+def toy_pairs() -> list[tuple[str, str]]:
+    return [(english_number(n), spanish_number(n)) for n in range(10000)]
+
+
+def vocabulary(sentences: list[list[str]], min_count: int, reserved: list[str]) -> dict[str, int]:
+    counts = Counter(token for tokens in sentences for token in tokens)
+    return {word: i for i, word in enumerate(reserved + sorted(w for w, n in counts.items() if n >= min_count))}
+
+
+class Task(BaseTask):
+    inputs = "tokens"
+    outputs = "tokens"
+
+    def load(self, batch_size: int):
+        if self.cfg.dataset == Dataset.toy:
+            pairs = toy_pairs()
+        else:
+            path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
+            pairs = read_pairs(path)
+        if self.cfg.direction == "spa-eng":
+            pairs = [(spanish, english) for english, spanish in pairs]
+        if self.cfg.max_words:
+            pairs = [p for p in pairs if max(len(p[0].split()), len(p[1].split())) <= self.cfg.max_words]
+
+        references = defaultdict(list)  # source -> every translation of it
+        for source, target in pairs:
+            references[source].append(target)
+        sources = list(references)
+        parts = seeded_split(len(sources), self.seed, self.cfg.limit, val=self.cfg.val_fraction,
+                             test=self.cfg.test_fraction)
+        self.split_sources = split_sources = {name: [sources[i] for i in indices] for name, indices in parts.items()}
+        if not split_sources["train"] or not split_sources["test"]:
+            raise DataError(f"too few sentence pairs ({len(pairs)}) for train, val and test splits")
+
+        train_pairs = [(s, t) for s in split_sources["train"] for t in references[s]]
+        self.source_ids = vocabulary([tokenize(s) for s, _ in train_pairs], self.cfg.min_count, ["", "[UNK]"])
+        self.target_ids = vocabulary([tokenize(t) for _, t in train_pairs], self.cfg.min_count,
+                                     ["", "[start]", "[end]", "[UNK]"])
+        self.target_words = list(self.target_ids)
+        self.test_sources = split_sources["test"]
+        self.test_references = [references[s] for s in self.test_sources]
+
+        def dataset(name: str) -> tf.data.Dataset:
+            split_pairs = [(s, t) for s in split_sources[name] for t in references[s]]
+            x = tf.ragged.constant([self.encode_source(s) for s, _ in split_pairs], dtype=tf.int32)
+            y = tf.ragged.constant([[1, *(self.target_ids.get(w, 3) for w in tokenize(t)), 2]
+                                    for _, t in split_pairs], dtype=tf.int32)
+            examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda s, t: (s, t))  # ragged -> dense
+            return batched(examples, len(split_pairs), batch_size, name == "train", self.seed, self.max_length)
+
+        self.max_length = max(len(tokenize(s)) for s in sources)
+        spec = Spec(inputs="tokens", input_size=len(self.source_ids), outputs="tokens",
+                    output_size=len(self.target_ids), output_length=self.cfg.max_output_words + 2)
+        return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
+                            sizes={name: sum(len(references[s]) for s in part) for name, part in
+                                   split_sources.items()})
+
+    def encode_source(self, sentence: str) -> list[int]:
+        return [self.source_ids.get(w, 1) for w in tokenize(sentence)]
+
+    def translate(self, predict, sentences: list[str], batch_size: int = 256) -> list[str]:
+        """Decode in batches of similar length (short batches finish early), returned in the input order."""
+        order = sorted(range(len(sentences)), key=lambda i: len(tokenize(sentences[i])))
+        outputs = [""] * len(sentences)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            ids = keras.utils.pad_sequences([self.encode_source(sentences[i]) for i in batch], padding="post")
+            for i, tokens in zip(batch, predict(ids, beam_size=self.cfg.beam_size)):
+                outputs[i] = detokenize([self.target_words[t] for t in tokens])
+        return outputs
+
+    def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
+        """Corpus BLEU of the decoded test sources against all their references, and 20 samples."""
+        hypotheses = self.translate(predict, self.test_sources)
+        most = max(len(refs) for refs in self.test_references)
+        streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
+        bleu = sacrebleu.BLEU(lowercase=True)
+        all_references = bleu.corpus_score(hypotheses, streams)
+        first_reference = bleu.corpus_score(hypotheses, streams[:1])
+        picks = np.random.default_rng(self.seed).choice(len(hypotheses), min(SAMPLES, len(hypotheses)), replace=False)
+        samples = [{"source": self.test_sources[i], "references": self.test_references[i], "output": hypotheses[i]}
+                   for i in sorted(picks)]
+        (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
+        self.bleu_signature = str(bleu.get_signature())
+        return {"bleu": all_references.score, "bleu_first_reference": first_reference.score}
+
+    def extras(self) -> dict:
+        return {"bleu_signature": getattr(self, "bleu_signature", None)}
