@@ -8,7 +8,8 @@ from zoo.errors import IncompatibleTopology, NonFiniteLoss
 from zoo.runner import run
 
 COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("frames", "synced"),
-                ("frames", "seq2seq"), ("translation", "seq2seq")]
+                ("frames", "seq2seq"), ("translation", "seq2seq"), ("captioning", "one_to_many"),
+                ("captioning", "seq2seq")]
 SHORT = ["trainer.epochs=1", "trainer.limit_batches=2", "task.limit=64"]
 
 

@@ -191,6 +191,7 @@ def test_decode_respects_the_length_cap():
     ("tokens", "tags", ["synced", "seq2seq"]),
     ("tokens", "tokens", ["seq2seq"]),
     ("features", "tokens", ["one_to_many"]),
+    ("image", "tokens", ["seq2seq", "one_to_many"]),
 ])
 def test_supported_topologies(inputs, outputs, valid):
     assert topologies.supported_topologies(inputs, outputs) == valid

@@ -21,8 +21,8 @@ SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
     "many_to_one": ({"features", "tokens"}, {"class"}),
     "synced": ({"tokens"}, {"tags"}),
-    "seq2seq": ({"tokens"}, {"tokens", "tags"}),
-    "one_to_many": ({"features"}, {"tokens"}),
+    "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
+    "one_to_many": ({"features", "image"}, {"tokens"}),
 }
 
 
@@ -67,10 +67,15 @@ def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state
 
 def sequence_input(spec: Spec, cell: str, model, name="inputs"):
     """An input for the task's sequence: token ids embedded with a padding mask (joined by each token's
-    character encoding when the task gives characters), or features one per step."""
+    character encoding when the task gives characters), features one per step, or an image's pixel columns
+    from left to right."""
     if spec.inputs == "features":
         inputs = keras.Input(shape=(spec.input_size,), name=name)
         return inputs, layers.Reshape((spec.input_size, 1))(inputs)
+    if spec.inputs == "image":
+        image = keras.Input(shape=spec.image_shape, name=name)
+        height, width, channels = spec.image_shape
+        return image, layers.Reshape((width, height * channels))(layers.Permute((2, 1, 3))(image))
     tokens = keras.Input(shape=(None,), dtype="int32", name=name)
     x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(tokens)
     if spec.char_size is None:
@@ -173,13 +178,23 @@ def seq2seq(spec: Spec, cell: str, model) -> keras.Model:
     return keras.Model([source, targets_in], head(x, spec, model), name="seq2seq")
 
 
+def image_encoder(image, model):
+    """A small CNN: two conv + pool blocks, flattened (so where things are stays known) into one vector."""
+    x = image
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+    return layers.Dense(decoder_units(model), activation="relu", name="image_vector")(layers.Flatten()(x))
+
+
 def one_to_many(spec: Spec, cell: str, model) -> keras.Model:
-    """A vector sets the decoder's initial state; the decoder emits a sequence."""
-    vector = keras.Input(shape=(spec.input_size,), name="inputs")
+    """A vector (or an image's CNN encoding) sets the decoder's initial state; the decoder emits a sequence."""
+    inputs = keras.Input(shape=spec.image_shape or (spec.input_size,), name="inputs")
+    vector = image_encoder(inputs, model) if spec.inputs == "image" else inputs
     states = [layers.Dense(decoder_units(model), activation="tanh", name=f"init_state_{i}")(vector)
               for i in range(state_count(cell))]
     targets_in, x = decoder(states, spec, cell, model)
-    return keras.Model([vector, targets_in], head(x, spec, model), name="one_to_many")
+    return keras.Model([inputs, targets_in], head(x, spec, model), name="one_to_many")
 
 
 BUILDERS = {f.__name__: f for f in (one_to_one, many_to_one, synced, seq2seq, one_to_many)}
