@@ -15,16 +15,18 @@ import tensorflow as tf
 from zoo.config import require_positive
 
 # Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding;
-# with `char_size`, each example is (token ids, character ids per token)), "image" (height x width x channels).
-# Output kinds: "class" (one label per example), "tags" (one label per input step), "tokens" (a generated sequence).
+# with `char_size`, each example is (token ids, character ids per token)), "image" (height x width x channels),
+# "series" (steps x channels of numbers).
+# Output kinds: "class" (one label per example), "value" (a number per example, regression), "tags" (one label per
+# input step), "tokens" (a generated sequence).
 
 
 @dataclass(frozen=True)
 class Spec:
     inputs: str
-    input_size: int  # feature count (pixel count for images), or vocabulary size for tokens
+    input_size: int  # feature count (pixel count for images, channels for series), or vocabulary size for tokens
     outputs: str
-    output_size: int  # number of classes, or vocabulary size for generated tokens
+    output_size: int  # number of classes (1 for a value), or vocabulary size for generated tokens
     output_length: Optional[int] = None  # longest generated sequence, start and end tokens included
     start_id: int = 1  # for generated token sequences: id 0 is padding, then start and end markers
     end_id: int = 2

@@ -19,7 +19,7 @@ from zoo.task import Spec
 # topology -> (input kinds, output kinds) it can model
 SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
-    "many_to_one": ({"features", "tokens"}, {"class"}),
+    "many_to_one": ({"features", "tokens", "series"}, {"class", "value"}),
     "synced": ({"tokens"}, {"tags"}),
     "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
     "one_to_many": ({"features", "image"}, {"tokens"}),
@@ -67,11 +67,14 @@ def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state
 
 def sequence_input(spec: Spec, cell: str, model, name="inputs"):
     """An input for the task's sequence: token ids embedded with a padding mask (joined by each token's
-    character encoding when the task gives characters), features one per step, or an image's pixel columns
-    from left to right."""
+    character encoding when the task gives characters), features one per step, a series as it is, or an
+    image's pixel columns from left to right."""
     if spec.inputs == "features":
         inputs = keras.Input(shape=(spec.input_size,), name=name)
         return inputs, layers.Reshape((spec.input_size, 1))(inputs)
+    if spec.inputs == "series":
+        inputs = keras.Input(shape=(None, spec.input_size), name=name)
+        return inputs, inputs
     if spec.inputs == "image":
         image = keras.Input(shape=spec.image_shape, name=name)
         height, width, channels = spec.image_shape
@@ -264,8 +267,10 @@ def decode(model: keras.Model, context, spec: Spec, max_length: int | None = Non
 
 
 def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1):
-    """The model's answers for a batch of inputs: class ids (batch,), tag ids (batch, steps), or one list of
-    generated token ids per example."""
+    """The model's answers for a batch of inputs: class ids or values (batch,), tag ids (batch, steps), or one
+    list of generated token ids per example."""
+    if spec.outputs == "value":
+        return model.predict_on_batch(inputs)[:, 0]
     if topology not in GENERATIVE:
         return np.argmax(model.predict_on_batch(inputs), axis=-1)
     if spec.outputs == "tags":  # exactly one tag per input step

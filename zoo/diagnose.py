@@ -1,0 +1,157 @@
+"""Diagnostics that make the RNN lessons visible.
+
+    python -m zoo.diagnose params [--inputs 4] [--units 3]
+    python -m zoo.diagnose gradient-flow [--cells simple_rnn,lstm,gru] [--out DIR] task=memory task.length=100 ...
+
+`params` prints, for each cell, the parameter count from the textbook formula beside Keras's `count_params()`
+of the built layer, and exits non-zero if any differ.
+
+`gradient-flow` trains each cell on the configured task (a normal run folder each, under DIR), then computes
+the norm of the loss's gradient with respect to every hidden state h_t, for the same test batch, untrained
+and trained; it writes gradient_flow.json and gradient_flow.png (one line per cell) to DIR.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import keras
+import matplotlib
+import tensorflow as tf
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import tasks
+from zoo import topologies
+from zoo.cells import CELLS, recurrent_layer, state_count
+from zoo.config import register
+from zoo.errors import ZooError
+from zoo.runner import run
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# cell -> (formula in words, count for `inputs` input features and `units` units)
+FORMULAS = {
+    "simple_rnn": ("units·(inputs + units) + units", lambda i, u: u * (i + u) + u),
+    "lstm": ("4·(units·(inputs + units) + units)", lambda i, u: 4 * (u * (i + u) + u)),
+    # Keras's GRU defaults to reset_after=True, which keeps a second bias vector for the recurrent kernel
+    "gru": ("3·(units·(inputs + units) + units) + 3·units", lambda i, u: 3 * (u * (i + u) + u) + 3 * u),
+}
+
+
+def parameter_table(inputs: int, units: int) -> list[dict]:
+    rows = []
+    for cell in CELLS:
+        layer = recurrent_layer(cell, units)
+        layer.build((None, None, inputs))
+        formula, count = FORMULAS[cell]
+        rows.append({"cell": cell, "formula": formula, "formula_count": count(inputs, units),
+                     "keras_count": layer.count_params()})
+    return rows
+
+
+def params_command(args) -> int:
+    rows = parameter_table(args.inputs, args.units)
+    print(f"inputs={args.inputs} units={args.units}")
+    print(f"{'cell':<11} {'formula':<44} {'formula':>8} {'keras':>8}")
+    for row in rows:
+        mark = "" if row["formula_count"] == row["keras_count"] else "  MISMATCH"
+        print(f"{row['cell']:<11} {row['formula']:<44} {row['formula_count']:>8} {row['keras_count']:>8}{mark}")
+    return 0 if all(r["formula_count"] == r["keras_count"] for r in rows) else 1
+
+
+def hidden_gradient_norms(model, loss_fn, inputs, targets) -> list[float]:
+    """‖∂L/∂h_t‖ (mean over the batch) for every step t of the model's first recurrent layer, which is stepped
+    by hand with its own cell so that each h_t is a tensor the gradient can be taken against."""
+    rnn = model.get_layer("rnn_0")
+    sequence = keras.Model(model.inputs, rnn.input)(inputs)
+    cell = next(name for name, layer in CELLS.items() if type(rnn) is layer)
+    states = [tf.zeros((sequence.shape[0], rnn.cell.units)) for _ in range(state_count(cell))]
+    hidden = []
+    with tf.GradientTape() as tape:
+        for t in range(sequence.shape[1]):
+            output, states = rnn.cell(sequence[:, t], states)
+            hidden.append(output)
+        loss = loss_fn(targets, model.get_layer("logits")(output))
+    return [float(tf.reduce_mean(tf.norm(g, axis=-1))) for g in tape.gradient(loss, hidden)]
+
+
+def gradient_flow_command(args, overrides: list[str]) -> int:
+    register()
+    out = Path(args.out or ROOT / "outputs" / "diagnose" / time.strftime("gradient-flow_%Y-%m-%d_%H-%M-%S"))
+    result = {"overrides": overrides, "steps": None, "cells": {}}
+    for cell in args.cells.split(","):
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = compose("config", overrides=[*overrides, f"cell={cell}"])
+        if cfg.model.layers != 1 or cfg.model.bidirectional or cfg.topology_name != "many_to_one":
+            raise ZooError("gradient-flow steps one unidirectional recurrent layer of a many_to_one model "
+                           "(model.layers=1, model.bidirectional=false)")
+        run_dir = out / cell
+        run_dir.mkdir(parents=True, exist_ok=True)
+        task = tasks.module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
+        spec, splits = task.load(cfg.trainer.batch_size)
+        inputs, targets = next(iter(splits.test))
+        keras.utils.set_random_seed(cfg.seed)
+        untrained = topologies.build(cfg.topology_name, spec, cell, OmegaConf.to_object(cfg.model))
+        before = hidden_gradient_norms(untrained, task.loss(), inputs, targets)
+        metrics = run(cfg, run_dir)
+        trained = keras.models.load_model(run_dir / "model.keras")
+        after = hidden_gradient_norms(trained, task.loss(), inputs, targets)
+        result["steps"] = len(before)
+        result["cells"][cell] = {"untrained": before, "trained": after, "test": metrics["test"]}
+    (out / "gradient_flow.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_gradient_flow(result, out / "gradient_flow.png")
+    print(f"gradient flow: {out / 'gradient_flow.png'}")
+    for cell, numbers in result["cells"].items():
+        print(f"{cell:<11} ‖∂L/∂h_1‖ untrained {numbers['untrained'][0]:.3g}, trained {numbers['trained'][0]:.3g}; "
+              f"‖∂L/∂h_T‖ trained {numbers['trained'][-1]:.3g}")
+    return 0
+
+
+def plot_gradient_flow(result: dict, path: Path) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, stage in zip(axes, ("untrained", "trained")):
+        for cell, numbers in result["cells"].items():
+            ax.semilogy(range(1, len(numbers[stage]) + 1), numbers[stage], label=cell)
+        ax.set_title(f"{stage} model")
+        ax.set_xlabel("step t")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("‖∂L/∂h_t‖ (mean over a test batch)")
+    axes[1].legend()
+    figure.suptitle(" ".join(result["overrides"]) or "defaults")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.diagnose", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    params = commands.add_parser("params", help="parameter counts: formula vs Keras")
+    params.add_argument("--inputs", type=int, default=4)
+    params.add_argument("--units", type=int, default=3)
+    flow = commands.add_parser("gradient-flow", help="‖∂L/∂h_t‖ per step, untrained and trained, per cell")
+    flow.add_argument("--cells", default=",".join(CELLS))
+    flow.add_argument("--out", help="output folder (default outputs/diagnose/gradient-flow_<time>)")
+    args, overrides = parser.parse_known_args(argv)
+    if args.command == "params":
+        if overrides:
+            parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+        if min(args.inputs, args.units) <= 0:
+            parser.error("--inputs and --units must be > 0")
+        return params_command(args)
+    try:
+        return gradient_flow_command(args, overrides)
+    except Exception as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
