@@ -212,12 +212,12 @@ class Task(BaseTask):
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
         bleu = sacrebleu.BLEU(lowercase=True)
         all_references = bleu.corpus_score(hypotheses, streams)
+        self.bleu_signature = str(bleu.get_signature())  # before the next score replaces it
         first_reference = bleu.corpus_score(hypotheses, streams[:1])
         picks = np.random.default_rng(self.seed).choice(len(hypotheses), min(SAMPLES, len(hypotheses)), replace=False)
         samples = [{"source": self.test_sources[i], "references": self.test_references[i], "output": hypotheses[i]}
                    for i in sorted(picks)]
         (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
-        self.bleu_signature = str(bleu.get_signature())
         return {"bleu": all_references.score, "bleu_first_reference": first_reference.score}
 
     def extras(self) -> dict:

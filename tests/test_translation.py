@@ -84,6 +84,13 @@ def test_a_source_sentence_and_all_its_translations_stay_in_one_split():
     assert load(max_words=None)[0].split_sources == task.split_sources  # seeded
 
 
+def test_bleu_signature_counts_every_reference(tmp_path):
+    task, spec, splits = load(max_words=None)
+    assert any(len(refs) > 1 for refs in task.test_references)
+    task.test_metrics(lambda sources, beam_size: [[3]] * len(sources), splits, tmp_path)
+    assert task.extras()["bleu_signature"].startswith("nrefs:var|case:lc|")
+
+
 def test_direction_and_length_filter():
     task, spec, splits = load(direction="spa-eng", max_words=4)
     assert all(len(s.split()) <= 4 and len(r.split()) <= 4
