@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 
 from zoo.config import require_positive
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -137,9 +137,7 @@ class Task(BaseTask):
 
     def generate(self) -> tuple[dict, dict]:
         rng = np.random.default_rng(self.seed)
-        counts = {"train": self.cfg.train_examples, "val": max(1, self.cfg.train_examples // 10),
-                  "test": max(1, self.cfg.train_examples // 10)}
-        counts = {name: min(n, self.cfg.limit or n) for name, n in counts.items()}
+        counts = generated_sizes(self.cfg.train_examples, self.cfg.limit)
         if self.cfg.dataset == Dataset.shapes:
             parts = {name: shape_scenes(n, rng) for name, n in counts.items()}
         else:

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.config import require_positive
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes
 
 QUERY = 1  # token ids: 0 padding, 1 the query, then the symbols, then the distractors
 DISTRACTORS = 8
@@ -95,9 +95,7 @@ class Task(BaseTask):
 
     def load(self, batch_size: int):
         rng = np.random.default_rng(self.seed)
-        counts = {"train": self.cfg.train_examples, "val": max(1, self.cfg.train_examples // 10),
-                  "test": max(1, self.cfg.train_examples // 10)}
-        counts = {name: min(n, self.cfg.limit or n) for name, n in counts.items()}
+        counts = generated_sizes(self.cfg.train_examples, self.cfg.limit)
         if self.adding:
             data = {name: adding_problem(n, self.cfg.length, rng) for name, n in counts.items()}
             spec = Spec(inputs="series", input_size=2, outputs="value", output_size=1)

@@ -99,6 +99,12 @@ def seeded_split(n: int, seed: int, limit: Optional[int], **fractions: float) ->
     return {name: indices[:limit] for name, indices in parts.items()}
 
 
+def generated_sizes(train_examples: int, limit: Optional[int]) -> dict[str, int]:
+    """Examples per split for a generated dataset: val and test get a tenth of train each, all capped at limit."""
+    sizes = {"train": train_examples, "val": max(1, train_examples // 10), "test": max(1, train_examples // 10)}
+    return {name: min(n, limit or n) for name, n in sizes.items()}
+
+
 def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool, seed: int,
             max_length: Optional[int] = None) -> tf.data.Dataset:
     """Cache the prepared examples once and reshuffle the training set every epoch.
