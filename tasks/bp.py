@@ -10,7 +10,6 @@ ap_hi, ap_lo and cardio are never inputs. Rows outside physiological ranges are 
 """
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from zoo.data import Source, locate
+from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
 
@@ -48,9 +47,8 @@ class Config(TaskConfig):
 
 
 def read_table(path) -> pd.DataFrame:
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt") as f:
+        with open_text(path) as f:
             header = f.readline()
             sep = ";" if header.count(";") > header.count(",") else ","
             f.seek(0)

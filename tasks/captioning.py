@@ -15,7 +15,6 @@ Generated in memory, seeded.
 """
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass
 from enum import Enum
@@ -29,6 +28,7 @@ import tensorflow as tf
 from sklearn.datasets import load_digits
 
 from zoo.config import require_positive
+from zoo.data import open_text
 from zoo.errors import DataError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
 
@@ -155,7 +155,7 @@ class Task(BaseTask):
                             "Flickr8k_Dataset.zip of the dataset's authors, extracted there); only captions ship "
                             "with the zoo's data")
         try:
-            with gzip.open(folder / "Flickr8k.token.txt.gz", "rt", encoding="utf-8") as f:
+            with open_text(folder / "Flickr8k.token.txt.gz") as f:
                 lines = [line.rstrip("\n").split("\t") for line in f if line.strip()]
         except OSError as e:
             raise DataError(f"cannot read Flickr8k captions in {folder}: {e}") from None

@@ -10,7 +10,6 @@ Plank et al. 2016 ("bilty").
 """
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import tensorflow as tf
 from sklearn.metrics import classification_report
 
 from zoo.config import require_positive
-from zoo.data import Source, locate
+from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
 
@@ -62,10 +61,9 @@ def sources(split: str) -> list[Source]:
 
 def read_conllu(path: Path, tagset: str) -> list[tuple[list[str], list[str]]]:
     """(words, tags) per sentence; only the syntactic words (integer ids) count."""
-    opener = gzip.open if path.suffix == ".gz" else open
     sentences = []
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
+        with open_text(path) as f:
             for sentence in conllu.parse_incr(f):
                 tokens = [t for t in sentence if isinstance(t["id"], int)]
                 sentences.append(([t["form"] for t in tokens], [t[tagset] for t in tokens]))

@@ -11,7 +11,6 @@ every reference translation of each test source (Tatoeba often has several), cas
 """
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zipfile
@@ -27,7 +26,7 @@ import sacrebleu
 import tensorflow as tf
 
 from zoo.config import require_positive
-from zoo.data import Source, locate
+from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
 
@@ -85,7 +84,7 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
             with zipfile.ZipFile(path) as archive:
                 text = archive.read("spa-eng/spa.txt").decode("utf-8")
         else:
-            with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as f:
+            with open_text(path) as f:
                 text = f.read()
     except (OSError, EOFError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as e:
         raise DataError(f"{path} is not a readable spa.txt: {e}") from None

@@ -1,6 +1,7 @@
 """Finding dataset files under the data dir, checking them, and downloading them when allowed."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import shutil
 import urllib.request
@@ -18,6 +19,11 @@ class Source:
     path: str
     sha256: Optional[str] = None
     url: Optional[str] = None  # downloaded from here when missing (checksum required)
+
+
+def open_text(path: Path):
+    """A UTF-8 text file for reading, gunzipped on the fly when its name ends in .gz."""
+    return (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8")
 
 
 def sha256(path: Path) -> str:
