@@ -1,4 +1,5 @@
 """The runner end to end: every cell x valid topology for both tasks, the run folder, and failures."""
+import csv
 import json
 
 import pytest
@@ -22,7 +23,7 @@ def test_every_valid_combination_trains(make_config, tmp_path, task, topology, c
     assert metrics["epochs_run"] == 1 and metrics["params"] > 0
     assert {"accuracy", "loss"} <= set(metrics["test"]) and 0 <= metrics["test"]["accuracy"] <= 1
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert (tmp_path / "history.csv").read_text().startswith("epoch,accuracy,loss,val_accuracy,val_loss")
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,accuracy,loss,seconds,val_accuracy,val_loss")
     assert (tmp_path / "model.keras").stat().st_size > 0
 
 
@@ -37,8 +38,9 @@ def test_early_stopping_keeps_the_best_epoch(make_config, tmp_path):
     metrics = run(make_config("task=bp", "trainer.epochs=20", "trainer.patience=1", "trainer.learning_rate=0.05"),
                   tmp_path)
     assert metrics["epochs_run"] < 20
-    assert metrics["val"]["accuracy"] == max(
-        float(line.split(",")[3]) for line in (tmp_path / "history.csv").read_text().splitlines()[1:])
+    history = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert metrics["val"]["accuracy"] == max(float(epoch["val_accuracy"]) for epoch in history)
+    assert 0 < float(history[0]["seconds"]) < float(history[-1]["seconds"])
 
 
 def test_invalid_combination_writes_a_failed_record(make_config, tmp_path):

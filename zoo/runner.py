@@ -21,6 +21,17 @@ from zoo.errors import NonFiniteLoss
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 
 
+class ElapsedTime(keras.callbacks.Callback):
+    """Adds `seconds` (training time since fit began, validation included) to every epoch's logs, so
+    history.csv shows when a validation target was first reached."""
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["seconds"] = round(time.perf_counter() - self.start, 2)
+
+
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -84,8 +95,10 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     callbacks = [
         keras.callbacks.EarlyStopping(monitor, mode=task.primary_goal, patience=trainer.patience,
                                       restore_best_weights=True),
+        ElapsedTime(),  # before CSVLogger, which writes the logs it adds
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
         FailOnNonFiniteLoss(),
+        *task.callbacks(run_dir),
     ]
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,

@@ -18,7 +18,8 @@ from zoo.config import require_positive
 # with `char_size`, each example is (token ids, character ids per token)), "image" (height x width x channels),
 # "series" (steps x channels of numbers).
 # Output kinds: "class" (one label per example), "value" (a number per example, regression), "tags" (one label per
-# input step), "tokens" (a generated sequence).
+# input step), "next" (the next input token at every step: a language model, which must not see ahead),
+# "tokens" (a generated sequence).
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class Task:
 
     def metrics(self) -> list:
         return ["accuracy"]
+
+    def callbacks(self, run_dir: Path) -> list:
+        """Keras callbacks the task adds to training (e.g. writing generated samples after every epoch)."""
+        return []
 
     def test_metrics(self, predict: Callable, splits: Splits, run_dir: Path) -> dict:
         """Test metrics beyond the compiled ones (e.g. BLEU of decoded outputs); may write samples to run_dir.

@@ -20,7 +20,7 @@ from zoo.task import Spec
 SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
     "many_to_one": ({"features", "tokens", "series"}, {"class", "value"}),
-    "synced": ({"tokens"}, {"tags"}),
+    "synced": ({"tokens"}, {"tags", "next"}),
     "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
     "one_to_many": ({"features", "image"}, {"tokens"}),
 }

@@ -1,0 +1,159 @@
+"""Character-level language model (synced many-to-many): predict the next character at every step.
+
+Data: Tiny Shakespeare through the tensorflow-datasets `tiny_shakespeare` builder and its train / validation /
+test split (90 / 5 / 5 % of the text, in order). Offline, the builder is served `tinyshakespeare/input.txt` from
+the data dir as its manually downloaded file (the zoo checks it against the builder's registered sha256 and
+downloads it there when missing). The prepared dataset is cached in `task.tfds_dir`.
+`task.text_file` models any other UTF-8 text instead, split 90 / 5 / 5 the same way.
+
+Truncated backpropagation through time, non-stateful: each split is cut into consecutive windows of
+`task.seq_len` characters (the targets are the same window shifted by one character); every window starts from
+a zero state, and training windows are shuffled. The loss is the cross-entropy in nats per character.
+
+After every epoch, `task.sample_chars` characters generated from `task.prompt` at `task.temperature` are
+appended to samples.txt in the run folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.config import require_positive
+from zoo.data import Source, locate, open_text
+from zoo.errors import DataError, ZooError
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+
+PAD, UNKNOWN = 0, 1  # character ids: then the training text's characters, sorted
+SOURCE = "tinyshakespeare/input.txt"
+SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # the builder's registered checksum
+URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+
+
+@dataclass
+class Config(TaskConfig):
+    name: str = "shakespeare"
+    topology: str = "synced"
+    seq_len: int = 100  # characters per truncated-BPTT window
+    prompt: str = "ROMEO:"
+    temperature: float = 0.8  # sampling: < 1 sharper, > 1 more random
+    sample_chars: int = 300
+    text_file: Optional[str] = None  # another corpus (a path, or relative to the data dir) instead of the builder's
+    tfds_dir: str = "${oc.env:TFDS_DATA_DIR,'~/tensorflow_datasets'}"  # where the builder keeps prepared data
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive("task", self, "seq_len", "temperature", "sample_chars")
+        if not self.prompt:
+            raise ZooError("task.prompt must not be empty: sampling continues it")
+
+
+def tiny_shakespeare(data_dir: Path, tfds_dir: Path) -> dict[str, str]:
+    """The builder's train / validation / test texts, prepared from the local copy (downloaded when missing)."""
+    import tensorflow_datasets as tfds
+
+    local, _ = locate(data_dir, [Source(SOURCE, SHA256, URL)], f"save {URL} there")
+    builder = tfds.builder("tiny_shakespeare", data_dir=str(tfds_dir), try_gcs=False)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=str(local.parent), try_download_gcs=False))
+    return {split: next(iter(tfds.as_numpy(builder.as_dataset(split=split))))["text"].decode("utf-8")
+            for split in ("train", "validation", "test")}
+
+
+def split_text(text: str) -> dict[str, str]:
+    """90 / 5 / 5 % in order, as the tiny_shakespeare builder splits."""
+    train_end = int(len(text) * 0.9)
+    val_end = train_end + int((len(text) - train_end) * 0.5)
+    return {"train": text[:train_end], "validation": text[train_end:val_end], "test": text[val_end:]}
+
+
+class Vocabulary:
+    def __init__(self, text: str):
+        self.chars = sorted(set(text))
+        self.ids = {c: i for i, c in enumerate(self.chars, start=UNKNOWN + 1)}
+
+    def __len__(self) -> int:
+        return len(self.chars) + UNKNOWN + 1
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array([self.ids.get(c, UNKNOWN) for c in text], dtype="int32")
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i - UNKNOWN - 1] if i > UNKNOWN else "\ufffd" for i in ids)
+
+
+def windows(ids: np.ndarray, seq_len: int, limit: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive windows of `seq_len` characters and, for each, the next character at every step."""
+    count = min((len(ids) - 1) // seq_len, limit or len(ids))
+    if count == 0:
+        raise DataError(f"the text has {len(ids)} characters, fewer than task.seq_len={seq_len} + 1")
+    end = count * seq_len
+    return ids[:end].reshape(count, seq_len), ids[1:end + 1].reshape(count, seq_len)
+
+
+def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: float, context: int,
+           rng: np.random.Generator) -> list[int]:
+    """Continue `prompt` by `length` characters, each drawn from the model's softmax at `temperature`; the model
+    sees the last `context` characters, as in training."""
+    ids = list(prompt)
+    for _ in range(length):
+        logits = model.predict_on_batch(np.array([ids[-context:]]))[0, -1].astype("float64") / temperature
+        logits[[PAD, UNKNOWN]] = -np.inf
+        probs = np.exp(logits - logits.max())
+        ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))
+    return ids
+
+
+class WriteSamples(keras.callbacks.Callback):
+    def __init__(self, task: "Task", path: Path):
+        super().__init__()
+        self.task, self.path = task, path
+
+    def on_epoch_end(self, epoch, logs=None):
+        cfg, vocabulary = self.task.cfg, self.task.vocabulary
+        ids = sample(self.model, vocabulary.encode(cfg.prompt), cfg.sample_chars, cfg.temperature, cfg.seq_len,
+                     np.random.default_rng(self.task.seed + epoch))
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"=== epoch {epoch + 1}, temperature {cfg.temperature} ===\n{vocabulary.decode(ids)}\n\n")
+
+
+class Task(BaseTask):
+    inputs = "tokens"
+    outputs = "next"
+    primary_metric = "loss"  # cross-entropy in nats per character
+    primary_goal = "min"
+
+    def texts(self) -> dict[str, str]:
+        if self.cfg.text_file is None:
+            return tiny_shakespeare(self.data_dir, Path(self.cfg.tfds_dir).expanduser())
+        path = self.data_dir / self.cfg.text_file  # an absolute text_file replaces the data dir
+        if not path.is_file():
+            raise DataError(f"task.text_file: {path.resolve()} does not exist")
+        with open_text(path) as f:
+            return split_text(f.read())
+
+    def load(self, batch_size: int):
+        texts = self.texts()
+        self.vocabulary = Vocabulary(texts["train"])
+        data = {name: windows(self.vocabulary.encode(texts[split]), self.cfg.seq_len, self.cfg.limit)
+                for name, split in (("train", "train"), ("val", "validation"), ("test", "test"))}
+        spec = Spec(inputs="tokens", input_size=len(self.vocabulary), outputs="next",
+                    output_size=len(self.vocabulary))
+
+        def dataset(name: str) -> tf.data.Dataset:
+            x, y = data[name]
+            return batched(tf.data.Dataset.from_tensor_slices((x, y)), len(x), batch_size, name == "train",
+                           self.seed)
+
+        return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
+                            sizes={name: len(x) for name, (x, _) in data.items()})
+
+    def callbacks(self, run_dir: Path) -> list:
+        return [WriteSamples(self, run_dir / "samples.txt")]
+
+    def extras(self) -> dict:
+        return {"characters": len(self.vocabulary.chars)}
