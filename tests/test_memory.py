@@ -81,3 +81,22 @@ def test_gradient_flow_command_writes_numbers_and_plot(tmp_path):
     assert all(len(c["trained"]) == len(c["untrained"]) == 8 for c in result["cells"].values())
     assert (tmp_path / "gradient_flow.png").read_bytes()[:4] == b"\x89PNG"
     assert keras.models.load_model(tmp_path / "gru" / "model.keras")
+
+
+def test_long_dependency_table_and_plot_from_a_sweep(tmp_path):
+    for job, (cell, length, mse) in enumerate([("simple_rnn", 50, 0.16), ("gru", 50, 0.001), ("gru", 600, 0.004),
+                                               ("simple_rnn", 600, 0.17), ("lstm", 600, float("nan"))]):
+        run_dir = tmp_path / str(job)
+        (run_dir / ".hydra").mkdir(parents=True)
+        (run_dir / ".hydra" / "config.yaml").write_text(f"task:\n  length: {length}\n")
+        status = "failed" if cell == "lstm" else "ok"
+        (run_dir / "metrics.json").write_text(json.dumps({
+            "task": "memory", "cell": cell, "status": status, "primary_metric": "mse", "test": {"mse": mse},
+            "baseline_mse": 0.166}))
+    assert diagnose.main(["long-dependency", str(tmp_path)]) == 0
+    table = (tmp_path / "long_dependency.md").read_text()
+    assert "| cell | T=50 | T=600 |" in table and "| gru | 0.001 | 0.004 |" in table
+    assert "| simple_rnn | 0.16 | 0.17 |" in table and "| memoryless baseline | 0.166 | 0.166 |" in table
+    assert "lstm" not in table  # failed runs have no number to plot
+    assert (tmp_path / "long_dependency.png").read_bytes()[:4] == b"\x89PNG"
+    assert diagnose.main(["long-dependency", str(tmp_path / "nowhere")]) == 1

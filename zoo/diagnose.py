@@ -2,6 +2,7 @@
 
     python -m zoo.diagnose params [--inputs 4] [--units 3]
     python -m zoo.diagnose gradient-flow [--cells simple_rnn,lstm,gru] [--out DIR] task=memory task.length=100 ...
+    python -m zoo.diagnose long-dependency SWEEP_DIR
 
 `params` prints, for each cell, the parameter count from the textbook formula beside Keras's `count_params()`
 of the built layer, and exits non-zero if any differ.
@@ -9,6 +10,10 @@ of the built layer, and exits non-zero if any differ.
 `gradient-flow` trains each cell on the configured task (a normal run folder each, under DIR), then computes
 the norm of the loss's gradient with respect to every hidden state h_t, for the same test batch, untrained
 and trained; it writes gradient_flow.json and gradient_flow.png (one line per cell) to DIR.
+
+`long-dependency` reads a sweep over `task.length` (e.g. `experiment=long_dependency`) and writes
+long_dependency.md (test metric per cell and T, with the memoryless baseline) and long_dependency.png (metric
+against T, one line per cell) into the sweep folder.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from omegaconf import OmegaConf
 import tasks
 from zoo import topologies
 from zoo.cells import CELLS, recurrent_layer, state_count
+from zoo.compare import load_runs
 from zoo.config import register
 from zoo.errors import ZooError
 from zoo.runner import run
@@ -130,6 +136,50 @@ def plot_gradient_flow(result: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def long_dependency_table(sweep_dir: Path) -> dict:
+    """The test metric's name, the memoryless baseline per T and {cell: {T: test metric}}, from the sweep's
+    finished runs."""
+    results, baselines, metric = {}, {}, None
+    for record in load_runs([sweep_dir]):
+        if record.get("status") != "ok":
+            continue
+        length = OmegaConf.load(Path(record["run"]) / ".hydra" / "config.yaml").task.length
+        metric = record["primary_metric"]
+        results.setdefault(record["cell"], {})[length] = record["test"][metric]
+        baselines[length] = record[f"baseline_{metric}"]
+    if not results:
+        raise ZooError(f"no finished task=memory runs below {sweep_dir}")
+    return {"metric": metric, "baseline": baselines, "cells": results}
+
+
+def long_dependency_command(args) -> int:
+    table = long_dependency_table(args.sweep)
+    lengths, metric = sorted(table["baseline"]), table["metric"]
+    lines = [f"| cell | {' | '.join(f'T={t}' for t in lengths)} |", "|---" * (len(lengths) + 1) + "|"]
+    for cell, by_length in sorted(table["cells"].items()):
+        lines.append(f"| {cell} | " + " | ".join(f"{by_length[t]:.4g}" if t in by_length else "" for t in lengths) + " |")
+    lines.append("| memoryless baseline | " + " | ".join(f"{table['baseline'][t]:.4g}" for t in lengths) + " |")
+    text = f"test {metric} against the distance T\n\n" + "\n".join(lines) + "\n"
+    (args.sweep / "long_dependency.md").write_text(text)
+    (args.sweep / "long_dependency.json").write_text(json.dumps(table, indent=2) + "\n")
+
+    figure, ax = plt.subplots(figsize=(6, 4))
+    for cell, by_length in sorted(table["cells"].items()):
+        ax.plot(sorted(by_length), [by_length[t] for t in sorted(by_length)], marker="o", label=cell)
+    ax.plot(lengths, [table["baseline"][t] for t in lengths], "k--", label="memoryless baseline")
+    if metric == "mse":
+        ax.set_yscale("log")
+    ax.set_xlabel("T (steps between the information and the answer)")
+    ax.set_ylabel(f"test {metric}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    figure.tight_layout()
+    figure.savefig(args.sweep / "long_dependency.png", dpi=100)
+    plt.close(figure)
+    print(text + f"plot: {args.sweep / 'long_dependency.png'}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.diagnose", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -139,14 +189,18 @@ def main(argv=None) -> int:
     flow = commands.add_parser("gradient-flow", help="‖∂L/∂h_t‖ per step, untrained and trained, per cell")
     flow.add_argument("--cells", default=",".join(CELLS))
     flow.add_argument("--out", help="output folder (default outputs/diagnose/gradient-flow_<time>)")
+    sweep = commands.add_parser("long-dependency", help="test metric against T per cell, from a task.length sweep")
+    sweep.add_argument("sweep", type=Path, help="the sweep folder")
     args, overrides = parser.parse_known_args(argv)
+    if overrides and args.command != "gradient-flow":  # only gradient-flow takes Hydra overrides
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     if args.command == "params":
-        if overrides:
-            parser.error(f"unrecognized arguments: {' '.join(overrides)}")
         if min(args.inputs, args.units) <= 0:
             parser.error("--inputs and --units must be > 0")
         return params_command(args)
     try:
+        if args.command == "long-dependency":
+            return long_dependency_command(args)
         return gradient_flow_command(args, overrides)
     except Exception as error:
         print(f"error: {error}", file=sys.stderr)
