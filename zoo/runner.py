@@ -47,6 +47,11 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
+def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(trainer.learning_rate, clipnorm=trainer.clipnorm), loss=loss,
+                  metrics=metrics, jit_compile=trainer.jit_compile)
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict:
     """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails."""
     record = {
@@ -85,12 +90,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         train, val, test = (topologies.teacher_forcing(split, spec) for split in (train, val, test))
 
     model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
-    model.compile(
-        optimizer=keras.optimizers.Adam(trainer.learning_rate, clipnorm=trainer.clipnorm),
-        loss=task.loss(),
-        metrics=task.metrics(),
-        jit_compile=trainer.jit_compile,
-    )
+    compile_model(model, task.loss(), task.metrics(), trainer)
     monitor = f"val_{task.primary_metric}"
     callbacks = [
         keras.callbacks.EarlyStopping(monitor, mode=task.primary_goal, patience=trainer.patience,

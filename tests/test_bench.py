@@ -1,0 +1,36 @@
+"""zoo.bench throughput: both sides train the same-shaped model on the same data and are reported side by side."""
+import json
+
+import pytest
+
+from zoo import bench
+
+pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
+
+
+def test_throughput_reports_both_sides_per_cell_and_shape(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "SHAPES", [{"batch": 8, "length": 12, "embedding": 8, "units": 4},
+                                          {"batch": 8, "length": 12, "embedding": 8, "units": 6}])
+    out = tmp_path / "throughput.json"
+    assert bench.main(["throughput", "--cells", "gru,simple_rnn", "--batches", "2", "--repeats", "2",
+                       "--out", str(out), "trainer.learning_rate=0.01"]) == 0
+    result = json.loads(out.read_text())
+    assert result["overrides"] == ["trainer.learning_rate=0.01"]
+    assert [(r["cell"], r["units"]) for r in result["rows"]] == [("gru", 4), ("simple_rnn", 4), ("gru", 6),
+                                                                 ("simple_rnn", 6)]
+    for row in result["rows"]:
+        assert len(row["repeats"]["zoo"]) == len(row["repeats"]["torch"]) == 2
+        assert row["zoo"] > 0 and row["torch"] > 0 and row["ratio"] == round(row["zoo"] / row["torch"], 2)
+
+
+def test_the_torch_model_matches_the_zoo_model_in_size(make_config):
+    """Same architecture on both sides: equal parameter counts (Keras's GRU keeps two bias vectors, as torch's)."""
+    shape = {"batch": 4, "length": 5, "embedding": 8, "units": 6}
+    for cell in ("simple_rnn", "lstm", "gru"):
+        zoo_model = bench.zoo_model(cell, shape, make_config())
+        torch_model = bench.torch_model(cell, shape)
+        keras_count = sum(int(w.numpy().size) for w in zoo_model.trainable_weights)
+        torch_count = sum(p.numel() for p in torch_model.parameters())
+        # torch's RNN and LSTM keep two bias vectors where Keras keeps one
+        extra_bias = {"simple_rnn": 1, "lstm": 4, "gru": 0}[cell] * shape["units"]
+        assert keras_count + extra_bias == torch_count, cell

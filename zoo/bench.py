@@ -1,0 +1,167 @@
+"""Benchmarks.
+
+    python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--batches 30] [--repeats 3] [--out FILE] [overrides]
+
+`throughput` trains the same many-to-one model (embedding -> one recurrent layer -> dense) for a fixed number of
+batches of random tokens, once as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
+`runner.compile_model`, `task.batched`, with the configured trainer settings: Hydra overrides such as
+`trainer.jit_compile=true` apply) and once as the equivalent PyTorch model (`torch.nn.GRU` / `LSTM` / `RNN`,
+Adam, the same gradient clipping) on the same data, alternating in one process. It prints the median
+samples/s of each over the repeats and their ratio, per cell and shape, and writes them as JSON with `--out`.
+PyTorch is an optional extra: `pip install -e ".[bench]"`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from zoo import topologies
+from zoo.cells import CELLS
+from zoo.config import register
+from zoo.runner import compile_model
+from zoo.task import Spec, batched
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPES = [{"batch": 64, "length": 200, "embedding": 128, "units": 64},
+          {"batch": 64, "length": 200, "embedding": 128, "units": 256}]
+VOCABULARY = 10000
+
+
+def random_data(shape: dict, batches: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    count = batches * shape["batch"]
+    return (rng.integers(1, VOCABULARY, (count, shape["length"]), dtype="int32"),
+            rng.integers(0, 2, count, dtype="int32"))
+
+
+def zoo_model(cell: str, shape: dict, cfg) -> keras.Model:
+    """The zoo's many-to-one model for `shape`, compiled with the configured trainer settings."""
+    spec = Spec(inputs="tokens", input_size=VOCABULARY, outputs="class", output_size=2)
+    model_cfg = dataclasses.replace(OmegaConf.to_object(cfg.model), units=shape["units"], layers=1,
+                                    embedding_dim=shape["embedding"], bidirectional=False, dropout=0.0)
+    keras.backend.clear_session()
+    model = topologies.many_to_one(spec, cell, model_cfg)
+    compile_model(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"],
+                  OmegaConf.to_object(cfg.trainer))
+    return model
+
+
+def zoo_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg):
+    """A function that trains the zoo's model for one pass over (x, y) through the zoo's input pipeline."""
+    model = zoo_model(cell, shape, cfg)
+    data = batched(tf.data.Dataset.from_tensor_slices((x, y)), len(y), shape["batch"], shuffle=True, seed=0)
+    model.fit(data.take(2), shuffle=False, verbose=0)  # trace (and compile) before timing
+    return lambda: model.fit(data, shuffle=False, verbose=0)
+
+
+def torch_model(cell: str, shape: dict):
+    """The same architecture in PyTorch: embedding -> one recurrent layer -> last output -> dense."""
+    import torch
+    from torch import nn
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(VOCABULARY, shape["embedding"], padding_idx=0)
+            rnn = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+            self.rnn = rnn(shape["embedding"], shape["units"], batch_first=True)
+            self.logits = nn.Linear(shape["units"], 2)
+
+        def forward(self, tokens):
+            outputs, _ = self.rnn(self.embedding(tokens))
+            return self.logits(outputs[:, -1])
+
+    torch.manual_seed(0)
+    return Model()
+
+
+def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg):
+    import torch
+    from torch import nn
+
+    model = torch_model(cell, shape)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.trainer.learning_rate)
+    size = shape["batch"]
+    batches = [(torch.from_numpy(x[i:i + size]).long(), torch.from_numpy(y[i:i + size]).long())
+               for i in range(0, len(y), size)]
+
+    def train(batches=batches):
+        for tokens, labels in batches:
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(tokens), labels).backward()
+            if cfg.trainer.clipnorm:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.clipnorm)
+            optimizer.step()
+
+    train(batches[:2])  # warm up as the zoo side does
+    return train
+
+
+def samples_per_second(train, samples: int) -> float:
+    start = time.perf_counter()
+    train()
+    return samples / (time.perf_counter() - start)
+
+
+def throughput(cells: list[str], batches: int, repeats: int, cfg) -> list[dict]:
+    rows = []
+    for shape in SHAPES:
+        x, y = random_data(shape, batches)
+        for cell in cells:
+            trainers = {"zoo": zoo_trainer(cell, shape, x, y, cfg), "torch": torch_trainer(cell, shape, x, y, cfg)}
+            measured = {name: [] for name in trainers}
+            for _ in range(repeats):  # alternate, so that a noisy moment hits both sides alike
+                for name, train in trainers.items():
+                    measured[name].append(round(samples_per_second(train, len(y)), 1))
+            zoo, torch = (statistics.median(measured[name]) for name in ("zoo", "torch"))
+            rows.append({"cell": cell, **shape, "zoo": zoo, "torch": torch, "ratio": round(zoo / torch, 2),
+                         "repeats": measured})
+            print(f"{cell:<11} units {shape['units']:>3}: zoo {zoo:7.1f} samples/s, torch {torch:7.1f}, "
+                  f"zoo/torch {zoo / torch:.2f}  (each of {repeats}: zoo {measured['zoo']}, torch {measured['torch']})",
+                  flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    speed = commands.add_parser("throughput", help="samples/s of the zoo's training against PyTorch's")
+    speed.add_argument("--cells", default="gru,lstm,simple_rnn")
+    speed.add_argument("--batches", type=int, default=30, help="batches per timed pass")
+    speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    args, overrides = parser.parse_known_args(argv)
+    cells = args.cells.split(",")
+    if unknown := [c for c in cells if c not in CELLS]:
+        parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)}")
+    if min(args.batches, args.repeats) <= 0:
+        parser.error("--batches and --repeats must be > 0")
+    try:
+        import torch
+    except ImportError:
+        print('error: PyTorch is not installed; pip install -e ".[bench]"', file=sys.stderr)
+        return 1
+    register()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, PyTorch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); jit_compile={cfg.trainer.jit_compile}", flush=True)
+    rows = throughput(cells, args.batches, args.repeats, cfg)
+    if args.out:
+        args.out.write_text(json.dumps({"overrides": overrides, "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
