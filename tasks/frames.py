@@ -77,6 +77,7 @@ def read_conllu(path: Path, tagset: str) -> list[tuple[list[str], list[str]]]:
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "tags"
+    target = 0.946  # UPOS accuracy of bilty's tagger without pretrained embeddings
 
     def load(self, batch_size: int):
         splits = {}

@@ -126,6 +126,7 @@ class Task(BaseTask):
     outputs = "next"
     primary_metric = "loss"  # cross-entropy in nats per character
     primary_goal = "min"
+    target = 1.88  # nanoGPT's CPU baby-GPT validation loss
 
     def texts(self) -> dict[str, str]:
         if self.cfg.text_file is None:

@@ -5,10 +5,10 @@ import pytest
 
 from zoo import bench
 
-pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
 
 
 def test_throughput_reports_both_sides_per_cell_and_shape(monkeypatch, tmp_path):
+    pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
     monkeypatch.setattr(bench, "SHAPES", [{"batch": 8, "length": 12, "embedding": 8, "units": 4},
                                           {"batch": 8, "length": 12, "embedding": 8, "units": 6}])
     out = tmp_path / "throughput.json"
@@ -25,6 +25,7 @@ def test_throughput_reports_both_sides_per_cell_and_shape(monkeypatch, tmp_path)
 
 def test_the_torch_model_matches_the_zoo_model_in_size(make_config):
     """Same architecture on both sides: equal parameter counts (Keras's GRU keeps two bias vectors, as torch's)."""
+    pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
     shape = {"batch": 4, "length": 5, "embedding": 8, "units": 6}
     for cell in ("simple_rnn", "lstm", "gru"):
         zoo_model = bench.zoo_model(cell, shape, make_config())
@@ -34,3 +35,18 @@ def test_the_torch_model_matches_the_zoo_model_in_size(make_config):
         # torch's RNN and LSTM keep two bias vectors where Keras keeps one
         extra_bias = {"simple_rnn": 1, "lstm": 4, "gru": 0}[cell] * shape["units"]
         assert keras_count + extra_bias == torch_count, cell
+
+
+def test_quality_runs_every_task_and_cell_and_tabulates_time_to_target(tmp_path):
+    from conftest import TEST_DATA
+
+    out = tmp_path / "quality"
+    assert bench.main(["quality", "--tasks", "bp,memory", "--cells", "gru,simple_rnn", "--out", str(out),
+                       "debug=quick", "task.limit=64", f"paths.data_dir={TEST_DATA}"]) == 0
+    table = (out / "quality.md").read_text()
+    rows = json.loads((out / "quality.json").read_text())
+    assert [(r["task"], r["cell"]) for r in rows] == [("bp", "gru"), ("bp", "simple_rnn"), ("memory", "gru"),
+                                                       ("memory", "simple_rnn")]
+    assert all(r["status"] == "ok" and r["train_s"] > 0 for r in rows)
+    assert [r["target (val)"] for r in rows] == [None, None, 0.01, 0.01] and "s_to_target" in table
+    assert {r["metric"] for r in rows} == {"accuracy", "mse"}

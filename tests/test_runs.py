@@ -56,3 +56,14 @@ def test_nan_loss_fails_the_run(make_config, tmp_path):
     with pytest.raises(NonFiniteLoss, match=r"loss became (nan|inf) in epoch \d+, batch \d+"):
         run(cfg, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("target,reached", [(0.0, True), (1.01, False)])
+def test_the_time_a_validation_target_is_first_reached_is_recorded(make_config, tmp_path, monkeypatch, target, reached):
+    from tasks import bp
+
+    monkeypatch.setattr(bp.Task, "target", target)
+    metrics = run(make_config("task=bp", "trainer.epochs=2", "trainer.patience=2"), tmp_path)
+    first_epoch = next(csv.DictReader(open(tmp_path / "history.csv")))
+    assert metrics["target"] == target
+    assert metrics["seconds_to_target"] == (float(first_epoch["seconds"]) if reached else None)

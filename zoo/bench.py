@@ -1,6 +1,7 @@
 """Benchmarks.
 
     python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--batches 30] [--repeats 3] [--out FILE] [overrides]
+    python -m zoo.bench quality [--tasks imdb,bp,...] [--cells gru,lstm,simple_rnn] [--out DIR] [overrides]
 
 `throughput` trains the same many-to-one model (embedding -> one recurrent layer -> dense) for a fixed number of
 batches of random tokens, once as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
@@ -9,6 +10,11 @@ batches of random tokens, once as the zoo builds, compiles and feeds it (`topolo
 Adam, the same gradient clipping) on the same data, alternating in one process. It prints the median
 samples/s of each over the repeats and their ratio, per cell and shape, and writes them as JSON with `--out`.
 PyTorch is an optional extra: `pip install -e ".[bench]"`.
+
+`quality` runs every task with its own defaults (conf/task/<task>.yaml) for every cell, as a Hydra sweep per
+task under DIR, and prints one row per task and cell: the primary test metric, training seconds, and the
+seconds at which the validation metric first reached the task's target (`seconds_to_target` in metrics.json).
+The table is also written to DIR/quality.md.
 """
 from __future__ import annotations
 
@@ -16,18 +22,22 @@ import argparse
 import dataclasses
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+import tasks
 from zoo import topologies
 from zoo.cells import CELLS
+from zoo.compare import load_runs
 from zoo.config import register
 from zoo.runner import compile_model
 from zoo.task import Spec, batched
@@ -133,20 +143,24 @@ def throughput(cells: list[str], batches: int, repeats: int, cfg) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    speed = commands.add_parser("throughput", help="samples/s of the zoo's training against PyTorch's")
-    speed.add_argument("--cells", default="gru,lstm,simple_rnn")
-    speed.add_argument("--batches", type=int, default=30, help="batches per timed pass")
-    speed.add_argument("--repeats", type=int, default=3)
-    speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
-    args, overrides = parser.parse_known_args(argv)
-    cells = args.cells.split(",")
-    if unknown := [c for c in cells if c not in CELLS]:
-        parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)}")
-    if min(args.batches, args.repeats) <= 0:
-        parser.error("--batches and --repeats must be > 0")
+def quality(task_names: list[str], cells: list[str], out: Path, overrides: list[str]) -> pd.DataFrame:
+    for task in task_names:
+        subprocess.run([sys.executable, "-m", "zoo", "-m", f"task={task}", f"cell={','.join(cells)}",
+                        f"hydra.sweep.dir={out / task}", *overrides], check=False)
+    rows = []
+    for run in load_runs([out]):
+        primary = run.get("primary_metric")
+        rows.append({"task": run.get("task"), "cell": run.get("cell"), "topology": run.get("topology"),
+                     "metric": primary, "test": run.get("test", {}).get(primary), "train_s": run.get("train_seconds"),
+                     "target (val)": run.get("target"), "s_to_target": run.get("seconds_to_target"),
+                     "status": run.get("status")})
+    frame = pd.DataFrame(rows).sort_values(["task", "cell"]).reset_index(drop=True)
+    (out / "quality.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+    (out / "quality.json").write_text(frame.to_json(orient="records", indent=2) + "\n")
+    return frame
+
+
+def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
     try:
         import torch
     except ImportError:
@@ -161,6 +175,39 @@ def main(argv=None) -> int:
     if args.out:
         args.out.write_text(json.dumps({"overrides": overrides, "rows": rows}, indent=2) + "\n")
     return 0
+
+
+def quality_command(args, cells: list[str], overrides: list[str]) -> int:
+    out = args.out or ROOT / "outputs" / "bench" / time.strftime("quality_%Y-%m-%d_%H-%M-%S")
+    frame = quality(args.tasks.split(","), cells, out, overrides)
+    print(frame.to_markdown(index=False, floatfmt=".4g"))
+    print(f"table: {out / 'quality.md'}")
+    return 0 if (frame.status == "ok").all() else 1
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m zoo.bench", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    speed = commands.add_parser("throughput", help="samples/s of the zoo's training against PyTorch's")
+    speed.add_argument("--cells", default="gru,lstm,simple_rnn")
+    speed.add_argument("--batches", type=int, default=30, help="batches per timed pass")
+    speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    runs = commands.add_parser("quality", help="test metric, train time and time to target, per task and cell")
+    runs.add_argument("--tasks", default="imdb,bp,frames,translation,captioning,memory,shakespeare")
+    runs.add_argument("--cells", default="gru,lstm,simple_rnn")
+    runs.add_argument("--out", type=Path, help="sweep folders and quality.md (default outputs/bench/quality_<time>)")
+    args, overrides = parser.parse_known_args(argv)
+    cells = args.cells.split(",")
+    if unknown := [c for c in cells if c not in CELLS]:
+        parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)}")
+    if args.command == "throughput":
+        if min(args.batches, args.repeats) <= 0:
+            parser.error("--batches and --repeats must be > 0")
+        return throughput_command(args, cells, overrides)
+    if unknown := [t for t in args.tasks.split(",") if t not in tasks.names()]:
+        parser.error(f"unknown task {', '.join(unknown)}; choose from {', '.join(tasks.names())}")
+    return quality_command(args, cells, overrides)
 
 
 if __name__ == "__main__":

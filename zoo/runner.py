@@ -110,8 +110,10 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")
 
-    pick = np.argmax if task.primary_goal == "max" else np.argmin
-    best = int(pick(history[monitor]))
+    better = np.greater_equal if task.primary_goal == "max" else np.less_equal
+    best = int(np.argmax(history[monitor]) if task.primary_goal == "max" else np.argmin(history[monitor]))
+    reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])
+               if task.target is not None and better(value, task.target)]
     epochs_run = len(history["loss"])
     examples_per_epoch = min(splits.sizes["train"], (trainer.limit_batches or math.inf) * trainer.batch_size)
     return {
@@ -125,5 +127,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "primary_goal": task.primary_goal,
         "test": {k: float(v) for k, v in test_metrics.items()},
         "val": {k.removeprefix("val_"): float(v[best]) for k, v in history.items() if k.startswith("val_")},
+        "target": task.target,
+        "seconds_to_target": reached[0] if reached else None,  # when validation first reached the target
         **task.extras(),
     }

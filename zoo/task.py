@@ -60,6 +60,7 @@ class Task:
     outputs: ClassVar[str]
     primary_metric: ClassVar[str] = "accuracy"
     primary_goal: ClassVar[str] = "max"
+    target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (README)
 
     def __init__(self, cfg: TaskConfig, data_dir: Path, seed: int):
         self.cfg = cfg
