@@ -1,6 +1,8 @@
 """The command line as a user meets it: one clear line on bad input, run folders, sweeps with their table."""
 import json
 
+import pytest
+
 QUICK = ["debug=quick", "trainer.limit_batches=2", "model.units=8", "model.embedding_dim=8", "task.limit=64"]
 
 
@@ -35,6 +37,19 @@ def test_missing_data_is_one_line_and_non_zero(zoo_cli, tmp_path):
 def test_bad_size_is_one_line(zoo_cli):
     result = zoo_cli("task=bp", *QUICK, "model.units=0")
     assert result.returncode != 0 and error_lines(result) == ["error: model.units must be > 0, got 0"]
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("cell=rnn", "error: Could not find 'cell/rnn'; available: gru, lstm, simple_rnn"),
+    ("trainer.epochs=abc", "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could not "
+                           "be converted to Integer"),
+    ("model.unitz=3", "error: Could not override 'model.unitz': Key 'unitz' not in 'ModelConfig'"),
+])
+def test_config_mistakes_are_one_line(zoo_cli, override, expected):
+    result = zoo_cli("task=bp", override)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == expected and error_lines(result) == [expected]
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
 
 
 def test_multirun_writes_the_table_including_failures(zoo_cli, tmp_path):

@@ -13,6 +13,7 @@ from zoo.config import register
 from zoo.errors import ZooError
 
 register()
+SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's choice, read before cli() sets it
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -24,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg, run_dir)
     except Exception as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if SHOW_TRACEBACKS:
             raise
         if not isinstance(error, ZooError):  # a bug, not bad input: keep the traceback for the report
             (run_dir / "traceback.txt").write_text(traceback.format_exc())
@@ -34,5 +35,29 @@ def main(cfg: DictConfig) -> None:
         # in a sweep the failure is recorded in the job's metrics.json and the next job runs
 
 
+def one_line(error: Exception) -> str:
+    """Hydra's and OmegaConf's multi-line config errors (unknown option, key or type) as one line."""
+    text = str(error)
+    line = text.strip().splitlines()[0].removeprefix("In 'config': ").rstrip(".")
+    cause = error.__cause__
+    if cause is not None and str(cause).strip():
+        line += ": " + str(cause).strip().splitlines()[0]
+    if "Available options in" in text:
+        listed = text.split("Available options in", 1)[1].split("Config search path", 1)[0].splitlines()[1:]
+        line += "; available: " + ", ".join(option.strip() for option in listed if option.strip())
+    return line
+
+
+def cli() -> None:
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
+    try:
+        main()
+    except Exception as error:
+        if SHOW_TRACEBACKS:
+            raise
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    main()
+    cli()
