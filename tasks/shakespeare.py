@@ -98,10 +98,14 @@ def windows(ids: np.ndarray, seq_len: int, limit: Optional[int]) -> tuple[np.nda
 def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: float, context: int,
            rng: np.random.Generator) -> list[int]:
     """Continue `prompt` by `length` characters, each drawn from the model's softmax at `temperature`; the model
-    sees the last `context` characters, as in training."""
+    sees the last `context` characters, as in training. Shorter contexts are padded on the left, where the
+    mask makes the RNN skip the padding, so that every call has the same shape and is traced once."""
     ids = list(prompt)
+    window = np.zeros((1, context), dtype="int32")
     for _ in range(length):
-        logits = model.predict_on_batch(np.array([ids[-context:]]))[0, -1].astype("float64") / temperature
+        recent = ids[-context:]
+        window[0, -len(recent):] = recent
+        logits = model.predict_on_batch(window)[0, -1].astype("float64") / temperature
         logits[[PAD, UNKNOWN]] = -np.inf
         probs = np.exp(logits - logits.max())
         ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))

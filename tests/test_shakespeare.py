@@ -48,6 +48,9 @@ def test_sampling_continues_the_prompt_with_real_characters():
                              rng=np.random.default_rng(0))
     assert ids[:3] == [5, 6, 7] and len(ids) == 23
     assert min(ids) > shakespeare.UNKNOWN and max(ids) < 12
+    # sampling pads short contexts on the left: the mask must make that the same as no padding
+    np.testing.assert_allclose(model.predict_on_batch(np.array([[0, 0, 5, 6, 7]]))[0, -1],
+                               model.predict_on_batch(np.array([[5, 6, 7]]))[0, -1], atol=1e-5)
 
 
 def test_a_language_model_may_not_see_ahead(make_config, tmp_path):
