@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from zoo.compare import load_runs, main, table
+from zoo.compare import load_runs, main, seed_table, table
 
 
 def fabricate(root, name, task, cell, accuracy=None, status="ok", **extra):
@@ -61,3 +61,27 @@ def test_unreadable_metrics_show_as_a_row(tmp_path):
     (tmp_path / "x" / "metrics.json").write_text("{not json")
     frame = table(load_runs([tmp_path]))
     assert frame.status[0].startswith("unreadable")
+
+
+def test_seeds_of_one_configuration_are_aggregated(tmp_path, capsys):
+    for seed, accuracy in [(1, 0.80), (2, 0.84), (3, 0.82)]:
+        fabricate(tmp_path, f"gru{seed}", "imdb", "gru", accuracy, seed=seed)
+    fabricate(tmp_path, "lstm1", "imdb", "lstm", 0.9, seed=1)  # one seed: no aggregate row
+    fabricate(tmp_path, "gru4", "imdb", "gru", status="failed", seed=4)  # failed: not averaged
+    runs = load_runs([tmp_path])
+    [row] = seed_table(runs).to_dict("records")
+    assert (row["cell"], row["runs"], row["seeds"]) == ("gru", 3, "1,2,3")
+    assert row["primary"] == "accuracy=0.8200 ± 0.0200"
+    assert table(runs).seed.tolist().count(1) == 2
+    out = tmp_path / "table.md"
+    assert main([str(tmp_path), "--format", "md", "--out", str(out)]) == 0
+    assert "Mean ± std over seeds" in out.read_text() and "0.8200 ± 0.0200" in out.read_text()
+    assert main([str(tmp_path)]) == 0 and "Mean ± std over seeds" in capsys.readouterr().out
+
+
+def test_lower_is_better_metrics_rank_lowest_first(tmp_path):
+    for seed in (1, 2):
+        for cell, mse in [("gru", 0.01), ("simple_rnn", 0.16)]:
+            fabricate(tmp_path, f"{cell}{seed}", "memory", cell, seed=seed, primary_metric="mse",
+                      primary_goal="min", test={"mse": mse + seed / 1000})
+    assert seed_table(load_runs([tmp_path])).cell.tolist() == ["gru", "simple_rnn"]

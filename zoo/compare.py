@@ -1,4 +1,5 @@
-"""`python -m zoo.compare [PATH ...]`: one table over every finished run's metrics.json below the paths."""
+"""`python -m zoo.compare [PATH ...]`: one table over every finished run's metrics.json below the paths, and the
+mean ± std over seeds of every configuration that ran with several seeds."""
 from __future__ import annotations
 
 import argparse
@@ -6,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-COLUMNS = ["task", "topology", "cell", "size", "params", "primary", "test", "epochs", "train_s", "status",
+COLUMNS = ["task", "topology", "cell", "size", "seed", "params", "primary", "test", "epochs", "train_s", "status",
            "overrides", "run"]
-SHOWN_ELSEWHERE = ("task=", "cell=", "topology=")  # overrides that already have a column
+SHOWN_ELSEWHERE = ("task=", "cell=", "topology=", "seed=")  # overrides that already have a column
 
 
 def load_runs(paths: list[Path]) -> list[dict]:
@@ -41,6 +43,10 @@ def format_metrics(metrics: dict, skip: str) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k != skip)
 
 
+def size(model: dict) -> str:
+    return f"{model.get('units', '?')}x{model.get('layers', '?')}" + ("bi" if model.get("bidirectional") else "")
+
+
 def table(runs: list[dict]) -> pd.DataFrame:
     """One row per run, grouped by task, best primary test metric first; failed runs last in their task."""
     rows = []
@@ -51,7 +57,8 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "task": r.get("task", "?"),
             "topology": r.get("topology", "?"),
             "cell": r.get("cell", "?"),
-            "size": f"{model.get('units', '?')}x{model.get('layers', '?')}" + ("bi" if model.get("bidirectional") else ""),
+            "size": size(model),
+            "seed": r.get("seed"),
             "params": r.get("params"),
             "primary": f"{primary}={value:.4f}" if value is not None else "",
             "test": format_metrics(test, skip=primary) + (
@@ -67,26 +74,60 @@ def table(runs: list[dict]) -> pd.DataFrame:
     return frame.sort_values(["task", "_sort", "topology", "cell"]).drop(columns="_sort").reset_index(drop=True)
 
 
-def render(frame: pd.DataFrame, fmt: str) -> str:
+def seed_table(runs: list[dict]) -> pd.DataFrame:
+    """Mean ± std (sample) of the primary test metric for every configuration that finished with more than one
+    seed; a configuration is everything but the seed (task, topology, cell, size and the other overrides)."""
+    groups = {}
+    for r in runs:
+        metric = r.get("primary_metric", "")
+        value = r.get("test", {}).get(metric)
+        if r.get("status") == "ok" and value is not None:
+            key = (r["task"], r["topology"], r["cell"], size(r.get("model", {})), r["overrides"], metric,
+                   r.get("primary_goal", "max"))
+            groups.setdefault(key, []).append((r.get("seed"), value))
+    rows = []
+    for (task, topology, cell, model_size, given, metric, goal), results in groups.items():
+        if len(results) > 1:
+            values = [value for _, value in results]
+            rows.append({"task": task, "topology": topology, "cell": cell, "size": model_size,
+                         "primary": f"{metric}={np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}",
+                         "runs": len(values), "seeds": ",".join(str(seed) for seed, _ in sorted(results, key=str)),
+                         "overrides": given,
+                         "_sort": -np.mean(values) if goal == "max" else np.mean(values)})
+    columns = ["task", "topology", "cell", "size", "primary", "runs", "seeds", "overrides"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(rows).sort_values(["task", "_sort"])[columns].reset_index(drop=True)
+
+
+def render(frame: pd.DataFrame, fmt: str, seeds: pd.DataFrame | None = None) -> str:
+    """The runs table as csv, json or markdown; markdown adds the table over seeds when there is one."""
     if fmt == "csv":
         return frame.to_csv(index=False)
     if fmt == "json":
         return frame.to_json(orient="records", indent=2)
-    return frame.to_markdown(index=False)
+    text = frame.to_markdown(index=False)
+    if seeds is not None and len(seeds):
+        text += "\n\nMean ± std over seeds:\n\n" + seeds.to_markdown(index=False)
+    return text
 
 
-def print_table(frame: pd.DataFrame) -> None:
+def print_table(frame: pd.DataFrame, seeds: pd.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    grid = Table(show_lines=False)
-    for column in COLUMNS:
-        grid.add_column(column, overflow="fold")
-    for task, group in frame.groupby("task", sort=True):
-        for _, row in group.iterrows():
-            grid.add_row(*("" if pd.isna(v) else str(v) for v in row))
-        grid.add_section()
-    Console(width=200).print(grid)
+    console = Console(width=200)
+    for rows, title in ((frame, None), (seeds, "Mean ± std over seeds")):
+        if title and not len(rows):
+            continue
+        grid = Table(title=title)
+        for column in rows.columns:
+            grid.add_column(column, overflow="fold")
+        for task, group in rows.groupby("task", sort=True):
+            for _, row in group.iterrows():
+                grid.add_row(*("" if pd.isna(v) else str(v) for v in row))
+            grid.add_section()
+        console.print(grid)
 
 
 class ResultsTable(Callback):
@@ -94,10 +135,11 @@ class ResultsTable(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        frame = table(load_runs([sweep_dir]))
-        (sweep_dir / "results.md").write_text(render(frame, "md") + "\n")
+        runs = load_runs([sweep_dir])
+        frame, seeds = table(runs), seed_table(runs)
+        (sweep_dir / "results.md").write_text(render(frame, "md", seeds) + "\n")
         (sweep_dir / "results.csv").write_text(render(frame, "csv"))
-        print_table(frame)
+        print_table(frame, seeds)
         print(f"results: {sweep_dir / 'results.md'}")
         failed = (~frame.status.str.startswith("ok")).sum()
         if failed:
@@ -120,11 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print(f"error: no metrics.json below {', '.join(map(str, args.paths))}", file=sys.stderr)
         return 1
-    frame = table(runs)
+    frame, seeds = table(runs), seed_table(runs)
     if args.format == "table" and not args.out:
-        print_table(frame)
+        print_table(frame, seeds)
     else:
-        text = render(frame, "md" if args.format == "table" else args.format)
+        text = render(frame, "md" if args.format == "table" else args.format, seeds)
         if args.out:
             args.out.write_text(text + "\n")
         else:
