@@ -17,13 +17,15 @@ SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's choice
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Returns the best epoch's validation primary metric: the objective of hyperparameter sweeps."""
     from zoo.runner import run  # TensorFlow loads here, after Hydra has checked the config
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run(cfg, run_dir)
+        record = run(cfg, run_dir)
+        return record["val"].get(record["primary_metric"])
     except Exception as error:
         if SHOW_TRACEBACKS:
             raise
