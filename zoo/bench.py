@@ -31,14 +31,13 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import tasks
 from zoo import topologies
 from zoo.cells import CELLS
 from zoo.compare import load_runs
-from zoo.config import register
+from zoo.config import compose_config
 from zoo.runner import compile_model
 from zoo.task import Spec, batched
 
@@ -166,9 +165,7 @@ def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
     except ImportError:
         print('error: PyTorch is not installed; pip install -e ".[bench]"', file=sys.stderr)
         return 1
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    cfg = compose_config(overrides)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, PyTorch {torch.__version__} "
           f"({torch.get_num_threads()} threads); jit_compile={cfg.trainer.jit_compile}", flush=True)
     rows = throughput(cells, args.batches, args.repeats, cfg)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
 
 import tasks
 from zoo.errors import ZooError
@@ -88,6 +90,13 @@ class Config:
     paths: PathsConfig = MISSING
     seed: int = 42
     topology_name: str = "${oc.select:topology.name,${task.topology}}"
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The config that `python -m zoo <overrides>` would run, for commands that are not Hydra apps."""
+    register()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
 
 
 def register() -> None:

@@ -26,14 +26,13 @@ from pathlib import Path
 import keras
 import matplotlib
 import tensorflow as tf
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import tasks
 from zoo import topologies
 from zoo.cells import CELLS, recurrent_layer, state_count
 from zoo.compare import load_runs
-from zoo.config import register
+from zoo.config import compose_config
 from zoo.errors import ZooError
 from zoo.runner import run
 
@@ -89,12 +88,10 @@ def hidden_gradient_norms(model, loss_fn, inputs, targets) -> list[float]:
 
 
 def gradient_flow_command(args, overrides: list[str]) -> int:
-    register()
     out = Path(args.out or ROOT / "outputs" / "diagnose" / time.strftime("gradient-flow_%Y-%m-%d_%H-%M-%S"))
     result = {"overrides": overrides, "steps": None, "cells": {}}
     for cell in args.cells.split(","):
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=[*overrides, f"cell={cell}"])
+        cfg = compose_config([*overrides, f"cell={cell}"])
         if cfg.model.layers != 1 or cfg.model.bidirectional or cfg.topology_name != "many_to_one":
             raise ZooError("gradient-flow steps one unidirectional recurrent layer of a many_to_one model "
                            "(model.layers=1, model.bidirectional=false)")

@@ -110,8 +110,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")
 
-    better = np.greater_equal if task.primary_goal == "max" else np.less_equal
-    best = int(np.argmax(history[monitor]) if task.primary_goal == "max" else np.argmin(history[monitor]))
+    pick, better = (np.argmax, np.greater_equal) if task.primary_goal == "max" else (np.argmin, np.less_equal)
+    best = int(pick(history[monitor]))
     reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])
                if task.target is not None and better(value, task.target)]
     epochs_run = len(history["loss"])
