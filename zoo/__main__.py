@@ -1,5 +1,6 @@
 """`python -m zoo task=imdb cell=gru`: train and evaluate one configuration (or a sweep with -m)."""
 import os
+import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -9,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from zoo import resume
 from zoo.config import register
 from zoo.errors import ZooError
 
@@ -23,6 +25,11 @@ def main(cfg: DictConfig) -> float | None:
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.RUN and cfg.trainer.resume == "auto":
+        earlier = resume.earlier_run(run_dir, cfg)
+        if earlier is not None:
+            shutil.rmtree(run_dir)  # this command's fresh folder: the run goes on in (or is answered by) its earlier one
+            run_dir = earlier
     try:
         record = run(cfg, run_dir)
         return record["val"].get(record["primary_metric"])
@@ -53,6 +60,7 @@ def one_line(error: Exception) -> str:
 def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
     try:
+        sys.argv[1:] = resume.resume_arguments(sys.argv[1:])
         main()
     except Exception as error:
         if SHOW_TRACEBACKS:

@@ -58,6 +58,7 @@ class TrainerConfig:
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
     verbose: int = MISSING
+    resume: str = MISSING  # auto | new | a run folder
 
     def __post_init__(self):
         require_positive("trainer", self, "epochs", "batch_size", "learning_rate", "clipnorm", "limit_batches")

@@ -11,4 +11,6 @@ class IncompatibleTopology(ZooError):
 
 
 class NonFiniteLoss(ZooError):
-    pass
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch

@@ -1,9 +1,11 @@
 """Build -> fit -> evaluate -> save: the same code for every task, cell and topology."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import json
+import logging
 import math
 import time
 import warnings
@@ -16,20 +18,42 @@ from omegaconf import DictConfig, OmegaConf
 import tasks
 from zoo import topologies
 from zoo.errors import NonFiniteLoss
+from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
 
 # bucketed datasets have no known length, so Keras learns an epoch's end by running out of batches
 warnings.filterwarnings("ignore", message="Your input ran out of data")
+log = logging.getLogger(__name__)
+BEST_WEIGHTS = "best.weights.h5"  # the best validation epoch so far; the saved model gets these weights
 
 
 class ElapsedTime(keras.callbacks.Callback):
-    """Adds `seconds` (training time since fit began, validation included) to every epoch's logs, so
-    history.csv shows when a validation target was first reached."""
+    """Adds `seconds` (training time since fit began, validation included, continued across resumes) to every
+    epoch's logs, so history.csv shows when a validation target was first reached."""
+
+    def __init__(self, offset: float = 0.0):
+        super().__init__()
+        self.offset = offset
 
     def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() - self.offset
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = round(time.perf_counter() - self.start, 2)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that, in a resumed run, goes on counting from the epochs before the interruption."""
+
+    def __init__(self, *args, previous: list[float], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previous = previous
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.previous:
+            self.best_epoch = best_index(self.previous, self.mode)
+            self.best = self.previous[self.best_epoch]
+            self.wait = len(self.previous) - 1 - self.best_epoch
 
 
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
@@ -40,7 +64,27 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLoss(f"loss became {float(loss)} in epoch {self.epoch + 1}, batch {batch + 1}; "
-                                "try a lower trainer.learning_rate or a trainer.clipnorm")
+                                "try a lower trainer.learning_rate or a trainer.clipnorm", epoch=self.epoch + 1)
+
+
+def best_index(values: list[float], goal: str) -> int:
+    return int(np.argmax(values) if goal == "max" else np.argmin(values))
+
+
+def read_history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
+
+
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -53,7 +97,14 @@ def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails."""
+    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails.
+
+    A folder that already holds a finished run is not retrained; one that holds the checkpoint of an interrupted
+    run continues from it (weights, optimizer state, history, elapsed seconds, early-stopping count)."""
+    finished = read_record(run_dir)
+    if finished.get("status") == "ok":
+        log.info(f"already finished, not retrained: {run_dir}")
+        return finished
     record = {
         "task": cfg.task.name,
         "cell": cfg.cell.name,
@@ -63,12 +114,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "trainer": OmegaConf.to_container(cfg.trainer),
         "status": "running",
     }
+    write_json(run_dir / "metrics.json", record)  # a run killed before it ends stays "running"
     try:
         record.update(train_and_evaluate(cfg, run_dir))
         record["status"] = "ok"
         return record
     except Exception as error:
         record.update(status="failed", error=f"{type(error).__name__}: {error}")
+        if isinstance(error, NonFiniteLoss):
+            record["failed_epoch"] = error.epoch
         raise
     finally:
         write_json(run_dir / "metrics.json", record)
@@ -91,30 +145,43 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
 
     model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
     compile_model(model, task.loss(), task.metrics(), trainer)
-    monitor = f"val_{task.primary_metric}"
+    monitor, goal = f"val_{task.primary_metric}", task.primary_goal
+    history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
+    previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]
+    if previous:  # a kill between writing history.csv and the checkpoint leaves an epoch that will run again
+        write_history(history_csv, previous)
+        log.info(f"resuming {run_dir} after epoch {len(previous)}")
+    monitored = [row[monitor] for row in previous]
+    best_so_far = monitored[best_index(monitored, goal)] if monitored else None
     callbacks = [
-        keras.callbacks.EarlyStopping(monitor, mode=task.primary_goal, patience=trainer.patience,
-                                      restore_best_weights=True),
-        ElapsedTime(),  # before CSVLogger, which writes the logs it adds
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored),
+        keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
+                                        initial_value_threshold=best_so_far),
+        ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
+        keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
         *task.callbacks(run_dir),
+        keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
     ]
-    start = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
-                        verbose=trainer.verbose).history
-    train_seconds = time.perf_counter() - start
+    model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
+              verbose=trainer.verbose)
+    if best_weights.exists():
+        model.load_weights(best_weights)
+        best_weights.unlink()  # model.keras holds them from here on
+    rows = read_history(history_csv)
+    history = {key: [row[key] for row in rows] for key in rows[0]}
+    train_seconds = history["seconds"][-1]
 
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)
     predict = functools.partial(topologies.predict, model, spec, cfg.topology_name)
     test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")
 
-    pick, better = (np.argmax, np.greater_equal) if task.primary_goal == "max" else (np.argmin, np.less_equal)
-    best = int(pick(history[monitor]))
+    best = best_index(history[monitor], goal)
+    better = np.greater_equal if goal == "max" else np.less_equal
     reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])
                if task.target is not None and better(value, task.target)]
-    epochs_run = len(history["loss"])
+    epochs_run = len(rows)
     examples_per_epoch = min(splits.sizes["train"], (trainer.limit_batches or math.inf) * trainer.batch_size)
     return {
         "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
@@ -124,7 +191,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "train_seconds": round(train_seconds, 2),
         "examples_per_second": round(epochs_run * examples_per_epoch / train_seconds, 1),
         "primary_metric": task.primary_metric,
-        "primary_goal": task.primary_goal,
+        "primary_goal": goal,
         "test": {k: float(v) for k, v in test_metrics.items()},
         "val": {k.removeprefix("val_"): float(v[best]) for k, v in history.items() if k.startswith("val_")},
         "target": task.target,

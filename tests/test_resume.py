@@ -1,0 +1,84 @@
+"""Fault tolerance: a killed run continues where it stopped, a finished run is not retrained, NaN keeps the
+checkpoint."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pytest
+
+from conftest import ROOT, TEST_DATA
+from zoo.errors import NonFiniteLoss
+from zoo.runner import run
+
+# ~3 s per epoch on 2 cores: long enough to be killed in the middle of one
+SLOW = ["task=memory", "task.length=150", "task.train_examples=1500", "cell=gru", "model.units=8",
+        "trainer.batch_size=16", "trainer.epochs=3", "trainer.patience=5", "trainer.verbose=0"]
+
+
+def history(run_dir):
+    with open(run_dir / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_killed_run_continues_from_its_checkpoint_when_the_same_command_runs_again(zoo_cli, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
+    first = subprocess.Popen([sys.executable, "-m", "zoo", *SLOW], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = tmp_path / "outputs" / "runs" / "memory"
+    deadline = time.monotonic() + 240
+    while not list(metadata.glob("*/*/checkpoint/training_metadata.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # into epoch 2
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    [run_dir] = metadata.glob("*/*")
+    before_kill = history(run_dir)
+    assert len(before_kill) == 1 and json.loads((run_dir / "metrics.json").read_text())["status"] == "running"
+
+    again = zoo_cli(*SLOW)
+    assert again.returncode == 0, again.stderr
+    assert f"resuming {run_dir} after epoch 1" in again.stdout
+    assert list(metadata.glob("*/*")) == [run_dir]  # no second folder
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs_run"] == 3
+    epochs = history(run_dir)
+    assert [row["epoch"] for row in epochs] == ["0", "1", "2"] and epochs[0] == before_kill[0]  # epoch 1 not redone
+    assert float(epochs[0]["seconds"]) < float(epochs[1]["seconds"]) < float(epochs[2]["seconds"])
+    assert not (run_dir / "checkpoint").exists()
+
+    finished = zoo_cli(*SLOW)
+    assert finished.returncode == 0 and "already finished, not retrained" in finished.stdout
+    assert list(metadata.glob("*/*")) == [run_dir]
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    named = zoo_cli(f"trainer.resume={run_dir}")
+    assert named.returncode == 0 and f"already finished, not retrained: {run_dir}" in named.stdout
+
+
+def test_resume_names_a_run_folder(zoo_cli, tmp_path):
+    result = zoo_cli("task=bp", f"trainer.resume={tmp_path}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"error: trainer.resume={tmp_path} is not a run folder (it has no .hydra/overrides.yaml)"
+
+
+class PoisonWeightsInEpochTwo(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            self.model.trainable_weights[0].assign(self.model.trainable_weights[0] * float("nan"))
+
+
+def test_nan_loss_fails_with_its_epoch_and_keeps_the_checkpoint(make_config, tmp_path, monkeypatch):
+    from tasks import bp
+
+    monkeypatch.setattr(bp.Task, "callbacks", lambda self, run_dir: [PoisonWeightsInEpochTwo()])
+    with pytest.raises(NonFiniteLoss, match=r"loss became nan in epoch 2, batch 1"):
+        run(make_config("task=bp", "trainer.epochs=3"), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["failed_epoch"] == 2
+    assert json.loads((tmp_path / "checkpoint" / "training_metadata.json").read_text())["epoch"] == 1
+    assert len(history(tmp_path)) == 1
