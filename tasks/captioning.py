@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 from zoo.config import require_positive
 from zoo.data import open_text
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
+from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -40,7 +40,6 @@ COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 0.8, 0.1), "blue": (0.1, 0.2, 
 SHAPES = ("circle", "square", "triangle")
 SIZES = {"small": 4, "large": 7}  # half-widths in pixels
 SLOT = 16  # a shapes scene is 3 slots, each 16 pixels wide, side by side; 32 pixels high
-SAMPLES = 20
 RESERVED = ["", "[start]", "[end]", "[UNK]"]
 
 

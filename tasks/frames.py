@@ -24,7 +24,7 @@ from sklearn.metrics import classification_report
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched
 
 SHA256 = {
     "train": "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
@@ -117,12 +117,19 @@ class Task(BaseTask):
                             sizes={name: len(part) for name, part in splits.items()})
 
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
-        """Macro-F1 over tags, and a per-tag report (precision, recall, F1, support) in per_tag.json."""
-        gold, predicted = [], []
+        """Macro-F1 over tags, a per-tag report (precision, recall, F1, support) in per_tag.json, and 20 tagged
+        test sentences (words outside the vocabulary show as [UNK]) in samples.json."""
+        gold, predicted, samples = [], [], []
         for x, y in splits.test:
-            keep = y.numpy() != 0
-            gold.append(y.numpy()[keep])
-            predicted.append(predict(x)[keep])
+            tags, guesses, word_ids = y.numpy(), predict(x), (x[0] if isinstance(x, tuple) else x).numpy()
+            keep = tags != 0
+            gold.append(tags[keep])
+            predicted.append(guesses[keep])
+            for words, right, guessed, real in list(zip(word_ids, tags, guesses, keep))[:SAMPLES - len(samples)]:
+                samples.append({name: " ".join(vocabulary[i] for i in ids[real]) for name, vocabulary, ids in
+                                (("sentence", self.words, words), ("gold", self.tags, right),
+                                 ("predicted", self.tags, guessed))})
+        (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
         gold, predicted = np.concatenate(gold), np.concatenate(predicted)
         labels = list(range(1, len(self.tags)))
         report = classification_report(gold, predicted, labels=labels, target_names=self.tags[1:],

@@ -28,7 +28,7 @@ import tensorflow as tf
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
 
 KERAS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SOURCES = [
@@ -39,7 +39,6 @@ SOURCES = [
 ]
 WHERE_TO_GET = f"download {KERAS_URL} into keras/datasets/ under the data dir (or spa.txt from manythings.org/anki)"
 DIRECTIONS = ("eng-spa", "spa-eng")
-SAMPLES = 20
 TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")  # words (with their contractions) and single punctuation marks
 
 

@@ -1,4 +1,4 @@
-"""Sweeps beyond the basic launcher: parallel jobs with joblib and hyperparameter search with Optuna."""
+"""Sweeps beyond the basic launcher: parallel jobs with joblib and Ray, hyperparameter search with Optuna."""
 import json
 
 import pytest
@@ -11,10 +11,19 @@ def finished_runs(sweep):
     return [json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))]
 
 
-def test_joblib_runs_jobs_in_parallel_folders(zoo_cli, tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher", reason='the ".[sweep]" extra')
-    result = zoo_cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "task=bp", "cell=gru,simple_rnn",
-                     "model.units=4,8", *QUICK)
+LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    # a local Ray cluster started for the sweep; hydra.launcher.ray.init.address=... joins an existing one
+    "ray": ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.init.include_dashboard=false"],
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_launchers_run_jobs_in_their_own_folders(zoo_cli, tmp_path, launcher):
+    pytest.importorskip(f"hydra_plugins.hydra_{launcher}_launcher", reason='the ".[sweep]" extra')
+    result = zoo_cli("-m", *LAUNCHERS[launcher], "task=bp", "cell=gru,simple_rnn", "model.units=4,8", *QUICK,
+                     timeout=600)
     assert result.returncode == 0, result.stderr
     [sweep] = (tmp_path / "outputs" / "multiruns").iterdir()
     runs = finished_runs(sweep)

@@ -1,5 +1,6 @@
 """`python -m zoo.compare [PATH ...]`: one table over every finished run's metrics.json below the paths, and the
-mean ± std over seeds of every configuration that ran with several seeds."""
+mean ± std over seeds of every configuration that ran with several seeds; `--format html` makes a report with
+plots and samples (zoo/report.py)."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,7 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "_sort": (value if r.get("primary_goal", "max") == "min" else -value) if value is not None else float("inf"),
         })
     frame = pd.DataFrame(rows, columns=COLUMNS + ["_sort"])
+    frame = frame.astype({"seed": "Int64", "params": "Int64", "epochs": "Int64"})  # whole numbers despite gaps
     return frame.sort_values(["task", "_sort", "topology", "cell"]).drop(columns="_sort").reset_index(drop=True)
 
 
@@ -131,14 +133,18 @@ def print_table(frame: pd.DataFrame, seeds: pd.DataFrame) -> None:
 
 
 class ResultsTable(Callback):
-    """Writes results.md and results.csv into the sweep folder when a multirun ends, failed jobs included."""
+    """Writes results.md, results.csv and report.html into the sweep folder when a multirun ends, failed jobs
+    included."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from zoo.report import render_html
+
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs([sweep_dir])
         frame, seeds = table(runs), seed_table(runs)
         (sweep_dir / "results.md").write_text(render(frame, "md", seeds) + "\n")
         (sweep_dir / "results.csv").write_text(render(frame, "csv"))
+        (sweep_dir / "report.html").write_text(render_html(frame, runs, [sweep_dir], seeds))
         print_table(frame, seeds)
         print(f"results: {sweep_dir / 'results.md'}")
         failed = (~frame.status.str.startswith("ok")).sum()
@@ -151,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.compare", description=__doc__)
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("outputs")],
                         help="run folders, sweep folders or metrics.json files (default: outputs/)")
-    parser.add_argument("--format", choices=["table", "md", "csv", "json"], default="table")
+    parser.add_argument("--format", choices=["table", "md", "csv", "json", "html"], default="table")
     parser.add_argument("--out", type=Path, help="write here instead of printing")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.exists()]
@@ -165,14 +171,18 @@ def main(argv: list[str] | None = None) -> int:
     frame, seeds = table(runs), seed_table(runs)
     if args.format == "table" and not args.out:
         print_table(frame, seeds)
+        return 0
+    if args.format == "html":
+        from zoo.report import render_html  # matplotlib: only when a report is asked for
+
+        text = render_html(frame, runs, args.paths, seeds)
     else:
         text = render(frame, "md" if args.format == "table" else args.format, seeds)
-        if args.out:
-            args.out.write_text(text + "\n")
-        else:
-            print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

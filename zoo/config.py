@@ -57,6 +57,7 @@ class TrainerConfig:
     patience: int = MISSING
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
+    tensorboard: bool = MISSING
     verbose: int = MISSING
     resume: str = MISSING  # auto | new | a run folder
 

@@ -161,6 +161,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
         *task.callbacks(run_dir),
+        *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
         keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
     ]
     model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,

@@ -21,6 +21,8 @@ from zoo.config import require_positive
 # input step), "next" (the next input token at every step: a language model, which must not see ahead),
 # "tokens" (a generated sequence).
 
+SAMPLES = 20  # test examples a task writes to samples.json with the model's output
+
 
 @dataclass(frozen=True)
 class Spec:
