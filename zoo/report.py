@@ -62,6 +62,13 @@ def label(run: dict) -> str:
                                   f"seed={run.get('seed')}"]))
 
 
+def short_labels(runs: list[dict]) -> dict[str, str]:
+    """Each run's label without the words that all of the task's runs share (trainer.verbose=2 in every one)."""
+    words = {run["run"]: label(run).split() for run in runs}
+    shared = set.intersection(*map(set, words.values())) if len(runs) > 1 else set()
+    return {name: " ".join(w for w in ws if w not in shared) or ws[0] for name, ws in words.items()}
+
+
 def history(run: dict) -> pd.DataFrame | None:
     path = Path(run["run"]) / "history.csv"
     return pd.read_csv(path) if path.exists() else None
@@ -84,14 +91,15 @@ def learning_curves(runs: list[dict], metric: str) -> str | None:
     curves = [(run, h) for run in runs if (h := history(run)) is not None and len(h)]
     if not curves:
         return None
+    names = short_labels([run for run, _ in curves])
     figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for (run, h), color in zip(curves, plt.cm.tab10.colors * 10):
         for axis, key in zip(axes, ("loss", metric)):
             epochs = h["epoch"] + 1
             if key in h:
-                axis.plot(epochs, h[key], color=color, label=f"{label(run)} train")
+                axis.plot(epochs, h[key], color=color, label=f"{names[run['run']]} train")
             if f"val_{key}" in h:
-                axis.plot(epochs, h[f"val_{key}"], color=color, linestyle="--", label=f"{label(run)} val")
+                axis.plot(epochs, h[f"val_{key}"], color=color, linestyle="--", label=f"{names[run['run']]} val")
     for axis, key in zip(axes, ("loss", metric)):
         axis.set(xlabel="epoch", ylabel=key, title=f"{key} (solid: train, dashed: validation)")
     axes[1].legend(fontsize=7, loc="best")
@@ -110,7 +118,8 @@ def metric_bars(runs: list[dict], metric: str) -> str | None:
     means = [np.mean(values[n]) for n in names]
     errors = [np.std(values[n], ddof=1) if len(values[n]) > 1 else 0 for n in names]
     figure, axis = plt.subplots(figsize=(max(4, 1.3 * len(names)), 3.5))
-    axis.bar(names, means, yerr=errors, capsize=4, color="#7a9cc6")
+    bars = axis.bar(names, means, yerr=errors, capsize=4, color="#7a9cc6")
+    axis.bar_label(bars, fmt="%.4g", label_type="center")
     axis.set(ylabel=f"test {metric}", title=f"test {metric} by cell × topology (mean ± std over seeds)")
     return png(figure)
 
@@ -148,7 +157,7 @@ def samples(run: dict) -> str:
         parts.append(f"<pre>{html.escape(last.strip())}</pre>")
     if not parts:
         return ""
-    return f"<details><summary>{html.escape(label(run))}</summary>{''.join(parts)}</details>"
+    return f"<details open><summary>{html.escape(label(run))}</summary>{''.join(parts)}</details>"
 
 
 def task_section(task: str, runs: list[dict]) -> str:
