@@ -47,7 +47,10 @@ def test_report_has_the_table_plots_and_samples(runs, tmp_path):
 def test_chromium_renders_the_report(runs, tmp_path):
     out = tmp_path / "report.html"
     assert main([str(runs), "--format", "html", "--out", str(out)]) == 0
-    headless = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
+    # no background networking: this machine's closed network refuses Chromium's own connections, slowly
+    headless = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                "--disable-background-networking", "--disable-component-update",
+                f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*headless, "--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr
     assert dom.stdout.count("<tr") >= 7 and dom.stdout.count("<img") >= 7
