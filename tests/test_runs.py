@@ -78,3 +78,9 @@ def test_same_seed_and_config_give_identical_metrics(make_config, tmp_path, task
     assert (first["test"], first["val"]) == (second["test"], second["val"])
     other = run(make_config(f"task={task}", "trainer.epochs=2", "task.limit=100", "seed=7"), tmp_path / "other")
     assert other["test"] != first["test"]
+
+
+def test_tensorboard_logs_are_written_when_asked(make_config, tmp_path):
+    run(make_config("task=bp", "trainer.epochs=1", "trainer.tensorboard=true"), tmp_path)
+    assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))
+    assert list((tmp_path / "tensorboard" / "validation").glob("events.out.tfevents.*"))
