@@ -121,7 +121,7 @@ class Task(BaseTask):
         test sentences (words outside the vocabulary show as [UNK]) in samples.json."""
         gold, predicted, samples = [], [], []
         for x, y in splits.test:
-            tags, guesses, word_ids = y.numpy(), predict(x), (x[0] if isinstance(x, tuple) else x).numpy()
+            tags, guesses, word_ids = y.numpy(), predict(x), tf.nest.flatten(x)[0].numpy()  # ids, without characters
             keep = tags != 0
             gold.append(tags[keep])
             predicted.append(guesses[keep])
