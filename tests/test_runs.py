@@ -43,6 +43,13 @@ def test_early_stopping_keeps_the_best_epoch(make_config, tmp_path):
     assert 0 < float(history[0]["seconds"]) < float(history[-1]["seconds"])
 
 
+@pytest.mark.parametrize("stop_at,epochs_run", [(0.0, 1), (1.01, 3)])
+def test_training_stops_once_validation_reaches_stop_at(make_config, tmp_path, stop_at, epochs_run):
+    metrics = run(make_config("task=bp", "trainer.epochs=3", "trainer.patience=3", f"trainer.stop_at={stop_at}"),
+                  tmp_path)
+    assert metrics["epochs_run"] == epochs_run  # accuracy is always >= 0 and never >= 1.01
+
+
 def test_invalid_combination_writes_a_failed_record(make_config, tmp_path):
     with pytest.raises(IncompatibleTopology, match="task=imdb cannot use topology=one_to_many.*valid: many_to_one"):
         run(make_config("task=imdb", "topology=one_to_many"), tmp_path)

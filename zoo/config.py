@@ -55,6 +55,7 @@ class TrainerConfig:
     learning_rate: float = MISSING
     clipnorm: Optional[float] = MISSING
     patience: int = MISSING
+    stop_at: Optional[float] = MISSING
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
     tensorboard: bool = MISSING

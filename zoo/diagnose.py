@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def plot_gradient_flow(result: dict, path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("‖∂L/∂h_t‖ (mean over a test batch)")
     axes[1].legend()
-    figure.suptitle(" ".join(result["overrides"]) or "defaults")
+    figure.suptitle(textwrap.fill(" ".join(result["overrides"]) or "defaults", 110), fontsize="medium")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -67,6 +67,23 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
                                 "try a lower trainer.learning_rate or a trainer.clipnorm", epoch=self.epoch + 1)
 
 
+class StopAt(keras.callbacks.Callback):
+    """Ends training once the monitored validation metric reaches `value` (below it for "min", above for "max")."""
+
+    def __init__(self, monitor: str, value: float, goal: str):
+        super().__init__()
+        self.monitor, self.value, self.goal = monitor, value, goal
+
+    def on_epoch_end(self, epoch, logs=None):
+        if reaches(logs[self.monitor], self.value, self.goal):
+            log.info(f"{self.monitor} {logs[self.monitor]:.4g} reached trainer.stop_at={self.value}: stopping")
+            self.model.stop_training = True
+
+
+def reaches(value: float, threshold: float, goal: str) -> bool:
+    return value >= threshold if goal == "max" else value <= threshold
+
+
 def best_index(values: list[float], goal: str) -> int:
     return int(np.argmax(values) if goal == "max" else np.argmin(values))
 
@@ -83,8 +100,6 @@ def write_history(path: Path, rows: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
-
-
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -160,6 +175,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
+        *([StopAt(monitor, trainer.stop_at, goal)] if trainer.stop_at is not None else []),
         *task.callbacks(run_dir),
         *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
         keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
@@ -179,9 +195,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     model.save(run_dir / "model.keras")
 
     best = best_index(history[monitor], goal)
-    better = np.greater_equal if goal == "max" else np.less_equal
     reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])
-               if task.target is not None and better(value, task.target)]
+               if task.target is not None and reaches(value, task.target, goal)]
     epochs_run = len(rows)
     examples_per_epoch = min(splits.sizes["train"], (trainer.limit_batches or math.inf) * trainer.batch_size)
     return {
