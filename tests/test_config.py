@@ -7,7 +7,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from zoo.config import ModelConfig, TrainerConfig
+from zoo.config import ModelConfig, TrainerConfig, compose_config
 from zoo.errors import ZooError
 
 
@@ -96,3 +96,9 @@ def test_experiment_preset_is_a_sweep(make_config):
         cfg = compose("config", overrides=["experiment=foundation"], return_hydra_config=True)
     assert cfg.hydra.mode.name == "MULTIRUN"
     assert dict(cfg.hydra.sweeper.params) == {"task": "imdb,bp", "cell": "simple_rnn,lstm,gru"}
+
+
+def test_imdb_fast_preset_sets_the_searched_gru():
+    cfg = compose_config(["experiment=imdb_fast"])
+    assert (cfg.task.name, cfg.cell.name, cfg.model.embedding_dim, cfg.model.dropout) == ("imdb", "gru", 32, 0.0)
+    assert (cfg.trainer.learning_rate, cfg.trainer.epochs) == (0.006, 3)
