@@ -55,6 +55,7 @@ def test_config_mistakes_are_one_line(zoo_cli, override, expected):
 def test_multirun_writes_the_table_including_failures(zoo_cli, tmp_path):
     result = zoo_cli("-m", "task=bp", "topology=one_to_one,seq2seq", "cell=gru", *QUICK)
     assert result.returncode != 0  # one job failed; the sweep still finished
+    assert "error: 1 of 2 jobs did not finish (1 failed)" in result.stderr
     [sweep] = (tmp_path / "outputs" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     table = (sweep / "results.csv").read_text().splitlines()

@@ -51,6 +51,20 @@ def test_one_to_one_sees_a_single_step():
 
 
 @pytest.mark.parametrize("cell", CELLS)
+def test_unrolled_model_computes_the_same_outputs(cell):
+    features = np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+    looped = topologies.many_to_one(CLASS_FROM_FEATURES, cell, MODEL)
+    unrolled = topologies.many_to_one(CLASS_FROM_FEATURES, cell, model_config(unroll=True))
+    unrolled.set_weights(looped.get_weights())
+    np.testing.assert_allclose(unrolled(features), looped(features), atol=1e-5)
+
+
+def test_unroll_refuses_sequences_of_varying_length():
+    with pytest.raises(ZooError, match="model.unroll=true needs sequences of one fixed length"):
+        topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(unroll=True))
+
+
+@pytest.mark.parametrize("cell", CELLS)
 def test_one_to_one_learns_argmax(cell):
     x = np.random.default_rng(0).normal(size=(600, 5)).astype("float32")
     y = np.argmax(x[:, :3], axis=1)

@@ -147,9 +147,10 @@ class ResultsTable(Callback):
         (sweep_dir / "report.html").write_text(render_html(frame, runs, [sweep_dir], seeds))
         print_table(frame, seeds)
         print(f"results: {sweep_dir / 'results.md'}")
-        failed = (~frame.status.str.startswith("ok")).sum()
-        if failed:
-            print(f"error: {failed} of {len(frame)} jobs failed", file=sys.stderr)
+        unfinished = frame.status[~frame.status.str.startswith("ok")].str.split(":").str[0].value_counts()
+        if len(unfinished):
+            counts = ", ".join(f"{count} {status}" for status, count in unfinished.items())
+            print(f"error: {unfinished.sum()} of {len(frame)} jobs did not finish ({counts})", file=sys.stderr)
             sys.exit(1)
 
 

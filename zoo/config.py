@@ -39,6 +39,7 @@ class ModelConfig:
     embedding_dim: int = MISSING
     char_units: int = MISSING
     attention: Attention = MISSING
+    unroll: bool = MISSING
 
     def __post_init__(self):
         require_positive("model", self, "units", "layers", "embedding_dim", "char_units")

@@ -41,6 +41,9 @@ def check(topology: str, task_name: str, inputs: str, outputs: str) -> None:
 
 def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state=False, name="rnn"):
     """`model.layers` recurrent layers, optionally bidirectional; the first may start from `initial_state`."""
+    if model.unroll and x.shape[1] is None:
+        raise ZooError("model.unroll=true needs sequences of one fixed length, and this model reads sequences "
+                       "of varying length; unroll suits bp's features")
     states = None
     for i in range(model.layers):
         last = i == model.layers - 1
@@ -48,6 +51,7 @@ def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state
             cell,
             model.units,
             dropout=model.dropout,
+            unroll=model.unroll,
             return_sequences=return_sequences or not last,
             return_state=return_state and last,
             name=f"{name}_{i}",
