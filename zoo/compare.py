@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -147,10 +148,10 @@ class ResultsTable(Callback):
         (sweep_dir / "report.html").write_text(render_html(frame, runs, [sweep_dir], seeds))
         print_table(frame, seeds)
         print(f"results: {sweep_dir / 'results.md'}")
-        unfinished = frame.status[~frame.status.str.startswith("ok")].str.split(":").str[0].value_counts()
-        if len(unfinished):
-            counts = ", ".join(f"{count} {status}" for status, count in unfinished.items())
-            print(f"error: {unfinished.sum()} of {len(frame)} jobs did not finish ({counts})", file=sys.stderr)
+        unfinished = Counter(r.get("status", "?") for r in runs if r.get("status") != "ok")
+        if unfinished:
+            counts = ", ".join(f"{count} {status}" for status, count in unfinished.most_common())
+            print(f"error: {unfinished.total()} of {len(runs)} jobs did not finish ({counts})", file=sys.stderr)
             sys.exit(1)
 
 
