@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, TEST_DATA
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
-from zoo.runner import run
+from zoo.runner import ResumableEarlyStopping, run
 
 # about a second per epoch on 2 cores: long enough to be killed in the middle of one
 SLOW = ["task=memory", "task.length=150", "task.train_examples=2000", "cell=gru", "model.units=8",
@@ -91,3 +91,37 @@ def test_nan_loss_fails_with_its_epoch_and_keeps_the_checkpoint(make_config, tmp
     assert metrics["status"] == "failed" and metrics["failed_epoch"] == 2
     assert json.loads((tmp_path / "checkpoint" / "training_metadata.json").read_text())["epoch"] == 1
     assert len(history(tmp_path)) == 1
+
+
+class DieAfterTheLastEpochWasSaved(keras.callbacks.Callback):
+    """Fails at the end of fit, before BackupAndRestore (the last callback) clears the checkpoint."""
+
+    def on_train_end(self, logs=None):
+        raise RuntimeError("killed after the last epoch")
+
+
+def test_a_run_killed_after_it_stopped_trains_no_further_when_resumed(make_config, tmp_path, monkeypatch):
+    from tasks import bp
+
+    config = make_config("task=bp", "trainer.epochs=4", "trainer.stop_at=0.0")  # any accuracy: stop after epoch 1
+    with monkeypatch.context() as patch:
+        patch.setattr(bp.Task, "callbacks", lambda self, run_dir: [DieAfterTheLastEpochWasSaved()])
+        with pytest.raises(RuntimeError, match="killed after the last epoch"):
+            run(config, tmp_path)
+    assert checkpointed_epochs(tmp_path) == 1
+    record = run(config, tmp_path)
+    assert record["status"] == "ok" and record["epochs_run"] == 1 and len(history(tmp_path)) == 1
+    assert not (tmp_path / "checkpoint").exists()
+
+
+@pytest.mark.parametrize("previous, patience, wait, stopped", [
+    ([0.5, 0.6, 0.6, 0.55], 2, 2, True),  # no better than epoch 2 for two epochs
+    ([0.5, 0.6, 0.6], 2, 1, False),
+    ([0.5], 0, 0, False),  # EarlyStopping never stops after the first epoch
+    ([], 0, 0, False),
+])
+def test_early_stopping_counts_the_epochs_before_an_interruption(previous, patience, wait, stopped):
+    early_stopping = ResumableEarlyStopping("val_accuracy", mode="max", patience=patience, previous=previous)
+    assert early_stopping.stopped_before == stopped
+    early_stopping.on_train_begin()
+    assert early_stopping.wait == wait

@@ -46,14 +46,16 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def __init__(self, *args, previous: list[float], **kwargs):
         super().__init__(*args, **kwargs)
-        self.previous = previous
+        self.previous_best_epoch = best_index(previous, self.mode) if previous else None
+        self.previous_best = previous[self.previous_best_epoch] if previous else None
+        self.previous_wait = len(previous) - 1 - self.previous_best_epoch if previous else 0
+        # the same test as EarlyStopping.on_epoch_end, which stops no earlier than the second epoch
+        self.stopped_before = len(previous) > 1 and self.previous_wait >= self.patience
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        if self.previous:
-            self.best_epoch = best_index(self.previous, self.mode)
-            self.best = self.previous[self.best_epoch]
-            self.wait = len(self.previous) - 1 - self.best_epoch
+        if self.previous_best is not None:
+            self.best_epoch, self.best, self.wait = self.previous_best_epoch, self.previous_best, self.previous_wait
 
 
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
@@ -167,11 +169,14 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         write_history(history_csv, previous)
         log.info(f"resuming {run_dir} after epoch {len(previous)}")
     monitored = [row[monitor] for row in previous]
-    best_so_far = monitored[best_index(monitored, goal)] if monitored else None
+    early_stopping = ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored)
+    # a run killed after its last epoch was saved but before fit returned has nothing left to train
+    stopped = early_stopping.stopped_before or (
+        bool(monitored) and trainer.stop_at is not None and reaches(monitored[-1], trainer.stop_at, goal))
     callbacks = [
-        ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored),
+        early_stopping,
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
-                                        initial_value_threshold=best_so_far),
+                                        initial_value_threshold=early_stopping.previous_best),
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
@@ -180,8 +185,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
         keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
     ]
-    model.fit(train, validation_data=val, epochs=trainer.epochs, callbacks=callbacks, shuffle=False,
-              verbose=trainer.verbose)
+    epochs = len(previous) if stopped else trainer.epochs
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=trainer.verbose)
     if best_weights.exists():
         model.load_weights(best_weights)
         best_weights.unlink()  # model.keras holds them from here on
