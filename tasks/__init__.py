@@ -1,6 +1,9 @@
 """One module per task. Each defines `Config` (a `zoo.task.TaskConfig` dataclass) and `Task` (a `zoo.task.Task`)."""
 import importlib
 import pkgutil
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
 
 
 def names() -> list[str]:
@@ -9,3 +12,8 @@ def names() -> list[str]:
 
 def module(name: str):
     return importlib.import_module(f"{__name__}.{name}")
+
+
+def create(cfg: DictConfig):
+    """The `Task` of a composed run config: its `task` settings, `paths.data_dir` and `seed`."""
+    return module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)

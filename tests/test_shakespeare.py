@@ -13,7 +13,7 @@ from zoo.errors import DataError, IncompatibleTopology
 from zoo.task import Spec
 from zoo.runner import run
 
-from conftest import TEST_DATA, model_config
+from conftest import model_config
 
 EXCERPT = ["task=shakespeare", "task.text_file=tinyshakespeare_excerpt.txt", "task.seq_len=40", "task.sample_chars=30"]
 SHARED_TEXT = Path(os.environ.get("ZOO_DATA_DIR", "data")) / shakespeare.SOURCE

@@ -1,8 +1,13 @@
 """Every topology builder on small synthetic specs: output shapes, and that a tiny model learns a tiny task."""
+import importlib
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from omegaconf import OmegaConf
+
+import tasks
 
 from zoo import topologies
 from zoo.cells import CELLS
@@ -212,3 +217,37 @@ def test_supported_topologies(inputs, outputs, valid):
     for name in set(topologies.BUILDERS) - set(valid):
         with pytest.raises(IncompatibleTopology, match=f"cannot use topology={name}.*valid: {', '.join(valid)}"):
             topologies.check(name, "x", inputs, outputs)
+
+
+@pytest.fixture
+def cudnn_checks(monkeypatch):
+    """Pretends a GPU is present and, instead of running cuDNN, records for every GRU and LSTM call whether
+    cuDNN would take it. Keras calls its cuDNN kernel only for default activations, no recurrent dropout and no
+    unrolling, and that kernel fails on a mask that is not right-padded or leaves a sequence no step at all."""
+    rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")  # the module, not the function it exports
+    checks = []
+
+    def cudnn(mask):
+        if tf.executing_eagerly():  # not while Keras traces a layer to learn its output shape
+            checks.append(mask is None or not (rnn._has_fully_masked_sequence(mask)
+                                               or not rnn._is_sequence_right_padded(mask)))
+        raise NotImplementedError  # Keras then runs its own loop, as it does without a GPU
+
+    monkeypatch.setattr(rnn, "_is_gpu_available", lambda: True)
+    monkeypatch.setattr(rnn, "_cudnn_gru", lambda *args: cudnn(args[5]))
+    monkeypatch.setattr(rnn, "_cudnn_lstm", lambda *args: cudnn(args[6]))
+    return checks
+
+
+# bp unrolls its one to eleven steps (faster on a CPU), which rules cuDNN out; every other task's defaults qualify
+@pytest.mark.parametrize("task", [name for name in tasks.names() if name != "bp"])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_default_configs_take_the_cudnn_kernels_on_a_gpu(task, cell, make_config, cudnn_checks):
+    overrides = {"shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt"]}.get(task, [])
+    cfg = make_config(f"task={task}", f"cell={cell}", *overrides)
+    spec, splits = tasks.create(cfg).load(cfg.trainer.batch_size)
+    train = topologies.teacher_forcing(splits.train, spec) if cfg.topology_name in topologies.GENERATIVE \
+        else splits.train
+    model = topologies.build(cfg.topology_name, spec, cell, OmegaConf.to_object(cfg.model))
+    model(next(iter(train))[0], training=True)
+    assert cudnn_checks and all(cudnn_checks)

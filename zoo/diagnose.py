@@ -98,7 +98,7 @@ def gradient_flow_command(args, overrides: list[str]) -> int:
                            "(model.layers=1, model.bidirectional=false)")
         run_dir = out / cell
         run_dir.mkdir(parents=True, exist_ok=True)
-        task = tasks.module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
+        task = tasks.create(cfg)
         spec, splits = task.load(cfg.trainer.batch_size)
         inputs, targets = next(iter(splits.test))
         keras.utils.set_random_seed(cfg.seed)

@@ -148,7 +148,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     model_cfg = OmegaConf.to_object(cfg.model)
     trainer = OmegaConf.to_object(cfg.trainer)
-    task = tasks.module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
+    task = tasks.create(cfg)
     topologies.check(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
 
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state

@@ -111,7 +111,10 @@ class CharacterEncoder(layers.Layer):
     def call(self, chars):
         batch, tokens, length = ops.shape(chars)
         flat = ops.reshape(chars, (-1, length))  # one row per token
-        encoded = self.rnn(self.embedding(flat), mask=ops.not_equal(flat, 0))
+        present = ops.not_equal(flat, 0)
+        # cuDNN fails on a sequence with no step at all: a padding token reads one step, then encodes to zeros
+        mask = ops.concatenate([ops.ones_like(present[:, :1]), present[:, 1:]], axis=1)
+        encoded = self.rnn(self.embedding(flat), mask=mask) * ops.cast(present[:, :1], self.compute_dtype)
         return ops.reshape(encoded, (batch, tokens, 2 * self.units))
 
     def get_config(self):
