@@ -46,5 +46,6 @@ def test_quality_runs_every_task_and_cell_and_tabulates_time_to_target(tmp_path)
     assert [(r["task"], r["cell"], r["metric"]) for r in rows] == [("memory", "gru", "mse"),
                                                                    ("memory", "simple_rnn", "mse")]
     assert all(r["status"] == "ok" and r["train_s"] > 0 and r["target (val)"] == 0.01 for r in rows)
+    assert all(r["other test metrics"].startswith("loss=") for r in rows)
     assert "s_to_target" in (out / "quality.md").read_text()
     assert (out / "memory" / "results.md").exists()  # each task is an ordinary sweep folder

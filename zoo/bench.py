@@ -13,8 +13,9 @@ PyTorch is an optional extra: `pip install -e ".[bench]"`.
 
 `quality` runs every task with its own defaults (conf/task/<task>.yaml) for every cell, as a Hydra sweep per
 task under DIR, and prints one row per task and cell: the primary test metric, training seconds, and the
-seconds at which the validation metric first reached the task's target (`seconds_to_target` in metrics.json).
-The table is also written to DIR/quality.md.
+seconds at which the validation metric first reached the task's target (`seconds_to_target` in metrics.json),
+and the task's other test metrics (BLEU, exact match, macro-F1...). The table is also written to DIR/quality.md;
+running the same command again with the same --out reports the finished runs without training them again.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from omegaconf import OmegaConf
 import tasks
 from zoo import topologies
 from zoo.cells import CELLS
-from zoo.compare import load_runs
+from zoo.compare import format_metrics, load_runs
 from zoo.config import compose_config
 from zoo.runner import compile_model
 from zoo.task import Spec, batched
@@ -152,7 +153,7 @@ def quality(task_names: list[str], cells: list[str], out: Path, overrides: list[
         rows.append({"task": run.get("task"), "cell": run.get("cell"), "topology": run.get("topology"),
                      "metric": primary, "test": run.get("test", {}).get(primary), "train_s": run.get("train_seconds"),
                      "target (val)": run.get("target"), "s_to_target": run.get("seconds_to_target"),
-                     "status": run.get("status")})
+                     "status": run.get("status"), "other test metrics": format_metrics(run.get("test", {}), primary)})
     frame = pd.DataFrame(rows).sort_values(["task", "cell"]).reset_index(drop=True)
     (out / "quality.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
     (out / "quality.json").write_text(frame.to_json(orient="records", indent=2) + "\n")
