@@ -72,9 +72,10 @@ class FailOnNonFiniteLoss(keras.callbacks.Callback):
 class StopAt(keras.callbacks.Callback):
     """Ends training once the monitored validation metric reaches `value` (below it for "min", above for "max")."""
 
-    def __init__(self, monitor: str, value: float, goal: str):
+    def __init__(self, monitor: str, value: float, goal: str, previous: list[float]):
         super().__init__()
         self.monitor, self.value, self.goal = monitor, value, goal
+        self.stopped_before = bool(previous) and reaches(previous[-1], value, goal)
 
     def on_epoch_end(self, epoch, logs=None):
         if reaches(logs[self.monitor], self.value, self.goal):
@@ -157,8 +158,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     splits = dataclasses.replace(splits, **{name: getattr(splits, name).take(trainer.limit_batches or -1)
                                             for name in ("train", "val", "test")})
     train, val, test = splits.train, splits.val, splits.test
-    if cfg.topology_name in topologies.GENERATIVE:
-        train, val, test = (topologies.teacher_forcing(split, spec) for split in (train, val, test))
+    train, val, test = (topologies.model_data(cfg.topology_name, split, spec) for split in (train, val, test))
 
     model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
     compile_model(model, task.loss(), task.metrics(), trainer)
@@ -170,22 +170,21 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         log.info(f"resuming {run_dir} after epoch {len(previous)}")
     monitored = [row[monitor] for row in previous]
     early_stopping = ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored)
-    # a run killed after its last epoch was saved but before fit returned has nothing left to train
-    stopped = early_stopping.stopped_before or (
-        bool(monitored) and trainer.stop_at is not None and reaches(monitored[-1], trainer.stop_at, goal))
+    stopping_rules = [early_stopping, *([StopAt(monitor, trainer.stop_at, goal, previous=monitored)]
+                                        if trainer.stop_at is not None else [])]
     callbacks = [
-        early_stopping,
+        *stopping_rules,
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=early_stopping.previous_best),
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
-        *([StopAt(monitor, trainer.stop_at, goal)] if trainer.stop_at is not None else []),
         *task.callbacks(run_dir),
         *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
         keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
     ]
-    epochs = len(previous) if stopped else trainer.epochs
+    # a run killed after its last epoch was saved but before fit returned has nothing left to train
+    epochs = len(previous) if any(rule.stopped_before for rule in stopping_rules) else trainer.epochs
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=trainer.verbose)
     if best_weights.exists():
         model.load_weights(best_weights)

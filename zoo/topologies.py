@@ -218,6 +218,11 @@ def build(topology: str, spec: Spec, cell: str, model) -> keras.Model:
     return BUILDERS[topology](spec, cell, model)
 
 
+def model_data(topology: str, ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
+    """A task's (input, target) batches as the topology's model reads them: generative ones by teacher forcing."""
+    return teacher_forcing(ds, spec) if topology in GENERATIVE else ds
+
+
 def teacher_forcing(ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
     """(context, target) -> ((context, decoder inputs), next tokens): the decoder reads the target shifted right
     by one, from a start token, and learns to emit the next token. Decoder inputs are 0 wherever the next token
