@@ -24,6 +24,7 @@ from sklearn.metrics import classification_report
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
+from zoo.topologies import real_steps
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched
 
 SHA256 = {
@@ -116,21 +117,19 @@ class Task(BaseTask):
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in splits.items()})
 
-    def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
+    def step_metrics(self, steps: list[tuple], run_dir: Path) -> dict:
         """Macro-F1 over tags, a per-tag report (precision, recall, F1, support) in per_tag.json, and 20 tagged
         test sentences (words outside the vocabulary show as [UNK]) in samples.json."""
-        gold, predicted, samples = [], [], []
-        for x, y in splits.test:
-            tags, guesses, word_ids = y.numpy(), predict(x), tf.nest.flatten(x)[0].numpy()  # ids, without characters
-            keep = tags != 0
-            gold.append(tags[keep])
-            predicted.append(guesses[keep])
-            for words, right, guessed, real in list(zip(word_ids, tags, guesses, keep))[:SAMPLES - len(samples)]:
+        samples = []
+        for x, tags, guesses in steps:
+            word_ids = tf.nest.flatten(x)[0].numpy()  # ids, without characters
+            for words, right, guessed in list(zip(word_ids, tags, guesses))[:SAMPLES - len(samples)]:
+                real = right != 0
                 samples.append({name: " ".join(vocabulary[i] for i in ids[real]) for name, vocabulary, ids in
                                 (("sentence", self.words, words), ("gold", self.tags, right),
                                  ("predicted", self.tags, guessed))})
         (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
-        gold, predicted = np.concatenate(gold), np.concatenate(predicted)
+        gold, predicted = real_steps(steps)
         labels = list(range(1, len(self.tags)))
         report = classification_report(gold, predicted, labels=labels, target_names=self.tags[1:],
                                        output_dict=True, zero_division=0)

@@ -5,13 +5,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
 
 from tasks import frames
 from zoo import topologies
 from zoo.errors import DataError
 from zoo.runner import run
 
-from conftest import model_config
+from conftest import TEST_DATA, model_config
 
 DATA = Path(__file__).parent / "data"
 SENTENCE = """# text = I can't go.
@@ -102,3 +104,76 @@ def test_run_writes_macro_f1_and_the_per_tag_report(make_config, tmp_path, topol
     assert metrics["topology"] == topology and 0 <= metrics["test"]["macro_f1"] <= 1
     report = json.loads((tmp_path / "per_tag.json").read_text())
     assert {"NOUN", "VERB", "macro avg"} <= set(report)
+
+
+@pytest.fixture
+def default_frames(make_config):
+    """The default frames config (characters on, a bidirectional tagger of the default size) on the excerpt."""
+    def make(*overrides: str):
+        sizes = ["model.units=128", "model.embedding_dim=100", "trainer.batch_size=64"]  # undo conftest's TINY
+        return make_config("task=frames", *sizes, *overrides)
+    return make
+
+
+def sentences(splits, count: int):
+    """The first `count` test sentences, each as its own (words, characters) and tags, unpadded."""
+    (words, chars), tags = next(iter(splits.test.unbatch().batch(count)))
+    out = []
+    for w, c, t in zip(words.numpy(), chars.numpy(), tags.numpy()):
+        n = int((w != 0).sum())
+        out.append(((w[None, :n], c[None, :n, :int((c[:n] != 0).sum(axis=1).max())]), t[None, :n]))
+    return out
+
+
+def batch_of(examples):
+    """Sentences padded to the longest (words, characters and tags), as `batched` pads them."""
+    width = max(x[0].shape[1] for x, _ in examples)
+    chars = max(x[1].shape[2] for x, _ in examples)
+    words = np.concatenate([np.pad(x[0], ((0, 0), (0, width - x[0].shape[1]))) for x, _ in examples])
+    letters = np.concatenate([np.pad(x[1], ((0, 0), (0, width - x[1].shape[1]), (0, chars - x[1].shape[2])))
+                              for x, _ in examples])
+    tags = np.concatenate([np.pad(t, ((0, 0), (0, width - t.shape[1]))) for _, t in examples])
+    return (words, letters), tags
+
+
+@pytest.mark.parametrize("topology", ["synced", "seq2seq"])
+def test_a_sentence_gets_the_same_tags_and_loss_alone_and_among_longer_ones(default_frames, topology):
+    cfg = default_frames(f"topology={topology}")
+    task = frames.Task(OmegaConf.to_object(cfg.task), TEST_DATA, seed=0)
+    spec, splits = task.load(batch_size=64)
+    keras.utils.set_random_seed(0)
+    model = topologies.build(topology, spec, "gru", OmegaConf.to_object(cfg.model))
+    model.compile(loss=task.loss(), metrics=["accuracy"])
+    examples = sorted(sentences(splits, 8), key=lambda e: e[1].shape[1])
+    short, longer = examples[0], examples[1:]
+    assert short[1].shape[1] < longer[-1][1].shape[1]
+    (words, chars), tags = batch_of([short, *longer])
+
+    def loss(x, y):
+        data = tf.data.Dataset.from_tensors((x, y))
+        return model.evaluate(topologies.model_data(topology, data, spec), verbose=0)[0]
+
+    np.testing.assert_array_equal(topologies.predict(model, spec, topology, short[0])[0],
+                                  topologies.predict(model, spec, topology, (words, chars))[0, :short[1].shape[1]])
+    # the batch's loss is the mean over its real words: each sentence adds its own words' loss, padding none
+    real_words = [y.shape[1] for _, y in examples]
+    alone = [loss(x, y) for x, y in examples]
+    np.testing.assert_allclose(loss((words, chars), tags), np.dot(alone, real_words) / sum(real_words), rtol=1e-4)
+
+
+@pytest.mark.parametrize("topology", ["synced", "seq2seq"])
+def test_reported_accuracy_is_a_count_of_right_tags_over_real_words(default_frames, tmp_path, topology):
+    record = run(default_frames(f"topology={topology}", "trainer.epochs=2"), tmp_path)
+    task = frames.Task(frames.Config(), TEST_DATA, seed=42)
+    spec, splits = task.load(batch_size=64)
+    model = keras.models.load_model(tmp_path / "model.keras")
+    right = words = 0
+    for x, tags in splits.test:
+        predicted = topologies.predict(model, spec, topology, x)
+        real = tags.numpy() != 0
+        right += int((predicted[real] == tags.numpy()[real]).sum())
+        words += int(real.sum())
+    assert words == 310 and 0 < right < words  # every word of the excerpt's test sentences; some right
+    assert record["test"]["accuracy"] == pytest.approx(right / words)
+    report = json.loads((tmp_path / "per_tag.json").read_text())
+    assert report["weighted avg"]["recall"] == pytest.approx(right / words)

@@ -1,4 +1,5 @@
 """Every topology builder on small synthetic specs: output shapes, and that a tiny model learns a tiny task."""
+import dataclasses
 import importlib
 
 import keras
@@ -186,6 +187,32 @@ def test_character_encoder_sees_each_word_alone():
     np.testing.assert_allclose(encoded[0, 2], 0)  # a padding word encodes to zeros
     alone = encoder(np.array([[[5, 0, 0, 0, 0]]])).numpy()  # same word, other neighbours and padding
     np.testing.assert_allclose(encoded[0, 1], alone[0, 0], atol=1e-6)
+
+
+CHARS = {"char_size": 9}
+
+
+@pytest.mark.parametrize("topology,spec,attention", [
+    ("many_to_one", dataclasses.replace(CLASS_FROM_TOKENS, **CHARS), Attention.none),
+    ("synced", dataclasses.replace(TAGS, **CHARS), Attention.none),
+    ("seq2seq", dataclasses.replace(TAGS, **CHARS), Attention.luong),
+    ("seq2seq", dataclasses.replace(TOKENS_FROM_TOKENS, **CHARS), Attention.bahdanau),
+])
+def test_padding_changes_no_output_at_real_steps_with_characters(topology, spec, attention):
+    """Words joined with their characters (a bidirectional RNN reads them, the decoder attends over them):
+    padding words after a sentence change none of its outputs."""
+    keras.utils.set_random_seed(0)
+    model = topologies.build(topology, spec, "gru", model_config(bidirectional=True, attention=attention))
+    words, chars = np.array([[3, 4, 5]]), np.array([[[3, 4], [5, 0], [6, 7]]])
+    padded = [np.pad(words, ((0, 0), (0, 4))), np.pad(chars, ((0, 0), (0, 4), (0, 3)))]
+    if topology == "seq2seq":  # the decoder reads the same three steps either way
+        decoder_in = np.array([[topologies.decoder_start(spec), 2, 3]])
+        alone = model.predict_on_batch([[words, chars], decoder_in])
+        in_padding = model.predict_on_batch([padded, decoder_in])
+    else:
+        alone, in_padding = model.predict_on_batch([words, chars]), model.predict_on_batch(padded)
+        in_padding = in_padding[:, :3] if topology == "synced" else in_padding
+    np.testing.assert_allclose(alone, in_padding, atol=1e-5)
 
 
 def test_one_to_many_overfits_vectors_to_sequences():

@@ -194,6 +194,10 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     train_seconds = history["seconds"][-1]
 
     test_metrics = model.evaluate(test, return_dict=True, verbose=0)
+    if spec.outputs in topologies.STEP_OUTPUTS:  # the accuracy is a count over real steps, never padding
+        steps = topologies.step_predictions(model, spec, cfg.topology_name, splits.test)
+        test_metrics["accuracy"] = topologies.step_accuracy(steps)
+        test_metrics.update(task.step_metrics(steps, run_dir))
     predict = functools.partial(topologies.predict, model, spec, cfg.topology_name)
     test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")

@@ -90,6 +90,11 @@ class Task:
         """
         return {}
 
+    def step_metrics(self, steps: list[tuple], run_dir: Path) -> dict:
+        """Test metrics from the per-step predictions of tags or tokens (e.g. a per-tag report): `steps` holds
+        (inputs, gold ids, predicted ids) per test batch (see topologies.step_predictions; 0 = padding)."""
+        return {}
+
     def extras(self) -> dict:
         """Other facts for metrics.json, such as a baseline's score on the same split."""
         return {}

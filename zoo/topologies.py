@@ -108,6 +108,11 @@ class CharacterEncoder(layers.Layer):
         self.embedding.build((None, None))
         self.rnn.build((None, None, self.units))
 
+    def compute_mask(self, chars, mask=None):
+        """The token mask (a token is padding when it has no characters): joined to the word embedding, whose
+        mask is the same, it keeps padding out of the RNN, the loss and the metrics."""
+        return ops.not_equal(chars[:, :, 0], 0)
+
     def call(self, chars):
         batch, tokens, length = ops.shape(chars)
         flat = ops.reshape(chars, (-1, length))  # one row per token
@@ -278,6 +283,9 @@ def decode(model: keras.Model, context, spec: Spec, max_length: int | None = Non
     return [row[: row.index(end)] if end in row else row for row in chosen.tolist()]
 
 
+STEP_OUTPUTS = {"tags", "next", "tokens"}  # output kinds with one id per step, where 0 marks padding
+
+
 def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1):
     """The model's answers for a batch of inputs: class ids or values (batch,), tag ids (batch, steps), or one
     list of generated token ids per example."""
@@ -289,3 +297,25 @@ def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: in
         steps = np.shape(keras.tree.flatten(inputs)[0])[1]
         return np.array(decode(model, inputs, spec, steps, beam_size))
     return decode(model, inputs, spec, beam_size=beam_size)
+
+
+def step_predictions(model: keras.Model, spec: Spec, topology: str, ds: tf.data.Dataset) -> list[tuple]:
+    """(inputs, gold ids, predicted ids) for every batch of `ds`, one id per step (0 = padding in the gold ids):
+    the tags or next tokens that `predict` gives, or, for generated sequences, the next token the decoder gives
+    after the gold ones (teacher forcing; the decoded sequences are the task's to score, e.g. by BLEU)."""
+    if spec.outputs == "tokens":
+        return [(x, y.numpy(), np.argmax(model.predict_on_batch(x), axis=-1)) for x, y in model_data(topology, ds, spec)]
+    return [(x, y.numpy(), predict(model, spec, topology, x)) for x, y in ds]
+
+
+def real_steps(steps: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """The gold and predicted ids of `step_predictions` at real steps only, every padding position left out."""
+    gold = np.concatenate([g[g != 0] for _, g, _ in steps])
+    predicted = np.concatenate([p[g != 0] for _, g, p in steps])
+    return gold, predicted
+
+
+def step_accuracy(steps: list[tuple]) -> float:
+    """The fraction of real (non-padding) steps whose predicted id is the gold one."""
+    gold, predicted = real_steps(steps)
+    return float(np.mean(gold == predicted))
