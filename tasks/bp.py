@@ -10,6 +10,7 @@ ap_hi, ap_lo and cardio are never inputs. Rows outside physiological ranges are 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, class_answer, seeded_split
 
 SOURCES = [
     Source("cardio_train/cardio_train.csv.gz",
@@ -29,6 +30,11 @@ SOURCES = [
 WHERE_TO_GET = ("get cardio_train.csv from Kaggle's 'Cardiovascular Disease dataset' (sulianova) "
                 "and put it in cardio_train/ under the data dir")
 FEATURES = ["age_years", "gender", "height", "weight", "cholesterol", "gluc", "smoke", "alco", "active"]
+INPUTS = {  # a new patient's features as `zoo.predict` reads them (name=value), in FEATURES' order, with units
+    "age": "years", "gender": "1 woman, 2 man", "height": "cm", "weight": "kg",
+    "cholesterol": "1 normal, 2 above normal, 3 well above", "gluc": "glucose, as cholesterol",
+    "smoke": "0 no, 1 yes", "alco": "0 no, 1 yes", "active": "physically active, 0 no, 1 yes",
+}
 CLASSES = ["normal", "elevated", "high"]
 PLAUSIBLE = {  # inclusive ranges; anything else is a data-entry error (e.g. ap_hi 16020, height 55 cm)
     "ap_hi": (70, 250),
@@ -89,8 +95,9 @@ class Task(BaseTask):
         parts = seeded_split(len(rows), self.seed, self.cfg.limit,
                              test=self.cfg.test_fraction, val=self.cfg.val_fraction)
 
-        mean, std = features[parts["train"]].mean(0), features[parts["train"]].std(0) + 1e-6
-        self.arrays = {name: ((features[idx] - mean) / std, labels[idx]) for name, idx in parts.items()}
+        self.mean, self.std = features[parts["train"]].mean(0), features[parts["train"]].std(0) + 1e-6
+        self.arrays = {name: (self.standardize(features[idx]), labels[idx]) for name, idx in parts.items()}
+        self.test_features = features[parts["test"]]
         splits = Splits(
             *(batched(tf.data.Dataset.from_tensor_slices(self.arrays[name]), len(parts[name]), batch_size,
                       shuffle=name == "train", seed=self.seed)
@@ -98,6 +105,43 @@ class Task(BaseTask):
             sizes={name: len(idx) for name, idx in parts.items()},
         )
         return Spec(inputs="features", input_size=len(FEATURES), outputs="class", output_size=len(CLASSES)), splits
+
+    def standardize(self, features: np.ndarray) -> np.ndarray:
+        """Raw features (FEATURES' order and units) scaled by the training split's mean and deviation."""
+        return (features - self.mean) / self.std
+
+    def state(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    def restore(self, state: dict) -> None:
+        self.mean, self.std = (np.array(state[key], dtype="float32") for key in ("mean", "std"))
+
+    def parse(self, text: str) -> np.ndarray:
+        """`age=52 gender=1 height=168 ...` (every name of INPUTS once) -> the raw feature vector."""
+        given = dict(item.partition("=")[::2] for item in text.split())
+        if missing := [name for name in INPUTS if name not in given]:
+            raise DataError(f"bp input {text!r} lacks {', '.join(missing)} (give name=value for each of "
+                            f"{', '.join(INPUTS)})")
+        if unknown := sorted(set(given) - set(INPUTS)):
+            raise DataError(f"bp input {text!r} has unknown features {', '.join(unknown)}")
+        values = []
+        for name in INPUTS:
+            try:
+                values.append(float(given[name]))
+            except ValueError:
+                values.append(math.nan)
+            if not math.isfinite(values[-1]):
+                raise DataError(f"bp input {text!r}: {name}={given[name]!r} is not a number")
+        return np.array(values, dtype="float32")
+
+    def answer(self, run, patients: list) -> list[dict]:
+        probabilities = run.probabilities(self.standardize(np.stack(patients)))
+        return [class_answer(CLASSES, p) for p in probabilities]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        lines = [" ".join(f"{name}={np.format_float_positional(value)}" for name, value in zip(INPUTS, row))
+                 for row in self.test_features[:count]]
+        return list(zip(lines, (CLASSES[label] for label in self.arrays["test"][1][:count])))
 
     def extras(self) -> dict:
         """Where the RNN stands: gradient-boosted trees on the same split and features."""
@@ -108,3 +152,4 @@ class Task(BaseTask):
             "dropped_rows": self.dropped_rows,
             "class_counts": {c: int((self.arrays["train"][1] == i).sum()) for i, c in enumerate(CLASSES)},
         }
+

@@ -30,7 +30,7 @@ from sklearn.datasets import load_digits
 from zoo.config import require_positive
 from zoo.data import open_text
 from zoo.errors import DataError
-from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
+from zoo.task import SAMPLES, Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -128,6 +128,7 @@ class Task(BaseTask):
             return batched(examples, len(targets), batch_size, name == "train", self.seed)
 
         first = images["train"]
+        self.image_shape = list(first.shape[1:])
         spec = Spec(inputs=self.inputs, input_size=int(np.prod(first.shape[1:])), outputs="tokens",
                     output_size=len(self.words), output_length=longest,
                     image_shape=tuple(first.shape[1:]) if self.inputs == "image" else None)
@@ -175,6 +176,46 @@ class Task(BaseTask):
             images[name] = np.repeat(features, [len(by_image[f]) for f in files], axis=0)
             captions[name] = [c for f in files for c in by_image[f]]
         return images, captions
+
+    def state(self) -> dict:
+        return {"words": self.words, "image_shape": self.image_shape}
+
+    def restore(self, state: dict) -> None:
+        self.words, self.image_shape = state["words"], state["image_shape"]
+
+    def parse(self, path: str):
+        """An image file, resized to the task's images (an 8-pixel-high strip of digits, a shapes scene)."""
+        if self.inputs != "image":
+            raise DataError("task.dataset=flickr8k models read MobileNetV2 features, not image files; "
+                            "give --example N")
+        file = Path(path)
+        if not file.is_file():
+            raise DataError(f"{path}: no such image file")
+        height, width, channels = self.image_shape
+        try:
+            image = keras.utils.load_img(file, color_mode="grayscale" if channels == 1 else "rgb",
+                                         target_size=(height, width))
+        except Exception as e:  # PIL's errors for files that are not images, or truncated ones
+            raise DataError(f"{path} is not a readable PNG or JPEG image: {e}") from None
+        return keras.utils.img_to_array(image) / 255.0
+
+    def answer(self, run, images: list, beam: int | None = None) -> list[dict]:
+        pixels = np.stack([self.test_image(x.index) if isinstance(x, Example) else x for x in images])
+        return [{"text": " ".join(self.words[t] for t in tokens)}
+                for tokens in run.ids(pixels, beam_size=beam or self.cfg.beam_size)]
+
+    def test_image(self, index: int) -> np.ndarray:
+        """The index-th image of the generated test split (made again, seeded, in a fresh process)."""
+        if self.cfg.dataset == Dataset.flickr8k:
+            raise DataError("--example N needs a generated dataset (digits, shapes); flickr8k's photos are yours")
+        if not hasattr(self, "test_images"):
+            self.test_images = self.generate()[0]["test"]
+        if not 0 <= index < len(self.test_images):
+            raise DataError(f"--example {index}: the test split has examples 0 to {len(self.test_images) - 1}")
+        return self.test_images[index]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        return [(Example(i), caption) for i, caption in enumerate(self.test_captions[:count])]
 
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """BLEU-1 and BLEU-4 (sacreBLEU, one reference), exact-match accuracy, and 20 samples with a PNG grid."""

@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 
 import conllu
+import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.metrics import classification_report
@@ -25,7 +26,7 @@ from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
 from zoo.topologies import real_steps
-from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length
 
 SHA256 = {
     "train": "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
@@ -88,24 +89,18 @@ class Task(BaseTask):
 
         train_words = [word for words, _ in splits["train"] for word in words]
         counts = Counter(train_words)
-        self.words = ["", "[UNK]"] + sorted(w for w, n in counts.items() if n >= self.cfg.min_count)
-        self.chars = ["", "[UNK]"] + sorted({c for word in train_words for c in word})
-        self.tags = [""] + sorted({tag for _, tags in splits["train"] for tag in tags})
-        word_ids, tag_ids = {w: i for i, w in enumerate(self.words)}, {t: i for i, t in enumerate(self.tags)}
-        char_ids = {c: i for i, c in enumerate(self.chars)}
+        self.restore({"words": ["", "[UNK]"] + sorted(w for w, n in counts.items() if n >= self.cfg.min_count),
+                      "chars": ["", "[UNK]"] + sorted({c for word in train_words for c in word}),
+                      "tags": [""] + sorted({tag for _, tags in splits["train"] for tag in tags})})
+        self.test_sentences = splits["test"]
         max_length = max(len(words) for part in splits.values() for words, _ in part)
-
-        def spelling(word: str) -> list[int]:
-            half = self.cfg.word_chars // 2
-            word = word if len(word) <= self.cfg.word_chars else word[:half] + word[-half:]
-            return [char_ids.get(c, 1) for c in word]
 
         def dataset(name: str) -> tf.data.Dataset:
             sentences = splits[name]
-            x = tf.ragged.constant([[word_ids.get(w, 1) for w in words] for words, _ in sentences])
-            y = tf.ragged.constant([[tag_ids.get(t, 0) for t in tags] for _, tags in sentences])
+            x = tf.ragged.constant([self.word_ids(words) for words, _ in sentences])
+            y = tf.ragged.constant([[self.tag_ids.get(t, 0) for t in tags] for _, tags in sentences])
             if self.cfg.chars:
-                chars = tf.ragged.constant([[spelling(w) for w in words] for words, _ in sentences])
+                chars = tf.ragged.constant([self.spellings(words) for words, _ in sentences])
                 examples = tf.data.Dataset.from_tensor_slices(((x, chars), y)).map(
                     lambda inputs, tags: ((inputs[0], inputs[1].to_tensor()), tags))
             else:
@@ -116,6 +111,48 @@ class Task(BaseTask):
                     char_size=len(self.chars) if self.cfg.chars else None)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in splits.items()})
+
+    def state(self) -> dict:
+        return {"words": self.words, "chars": self.chars, "tags": self.tags}
+
+    def restore(self, state: dict) -> None:
+        self.words, self.chars, self.tags = state["words"], state["chars"], state["tags"]
+        self.ids = {w: i for i, w in enumerate(self.words)}
+        self.char_ids = {c: i for i, c in enumerate(self.chars)}
+        self.tag_ids = {t: i for i, t in enumerate(self.tags)}
+
+    def word_ids(self, words: list[str]) -> list[int]:
+        return [self.ids.get(w, 1) for w in words]
+
+    def spellings(self, words: list[str]) -> list[list[int]]:
+        """Each word's character ids; longer words keep their first and last word_chars/2 characters."""
+        half = self.cfg.word_chars // 2
+        return [[self.char_ids.get(c, 1) for c in (w if len(w) <= self.cfg.word_chars else w[:half] + w[-half:])]
+                for w in words]
+
+    def encode(self, sentences: list[list[str]]):
+        """Sentences (lists of words) as one padded batch of the model's inputs."""
+        words = keras.utils.pad_sequences([self.word_ids(s) for s in sentences], padding="post")
+        if not self.cfg.chars:
+            return words
+        chars = np.zeros((*words.shape, min(self.cfg.word_chars, max(len(w) for s in sentences for w in s))), "int32")
+        for i, sentence in enumerate(sentences):
+            for j, spelling in enumerate(self.spellings(sentence)):
+                chars[i, j, :len(spelling)] = spelling
+        return words, chars
+
+    def parse(self, text: str) -> list[str]:
+        return text.split()
+
+    def answer(self, run, sentences: list[list[str]]) -> list[dict]:
+        tags = [None] * len(sentences)
+        for batch in by_length(sentences):
+            for i, ids in zip(batch, run.ids(self.encode([sentences[i] for i in batch]))):
+                tags[i] = [self.tags[t] for t in ids[:len(sentences[i])]]
+        return [{"tags": sentence_tags} for sentence_tags in tags]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        return [(" ".join(words), tags) for words, tags in self.test_sentences[:count]]
 
     def step_metrics(self, steps: list[tuple], run_dir: Path) -> dict:
         """Macro-F1 over tags, a per-tag report (precision, recall, F1, support) in per_tag.json, and 20 tagged

@@ -12,13 +12,14 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from zoo.data import Source, locate
 from zoo.errors import DataError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, class_answer, seeded_split
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCES = [
@@ -29,6 +30,7 @@ SOURCES = [
     Source("aclImdb"),
 ]
 WHERE_TO_GET = f"download {URL} into the data dir"
+LABELS = ["negative", "positive"]
 REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 
 
@@ -83,15 +85,38 @@ class Task(BaseTask):
         test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
         parts["test"] = (texts[test], labels[test])
 
-        vectorize = layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
-        vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
+        self.vectorize = layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
+        self.vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
+        self.test_reviews = parts["test"]
 
         def dataset(name: str) -> tf.data.Dataset:
             texts, labels = parts[name]
             examples = tf.data.Dataset.from_tensor_slices((texts, labels)).map(
-                lambda text, label: (vectorize(text)[: self.cfg.max_length], label), tf.data.AUTOTUNE)
+                lambda text, label: (self.token_ids(text), label), tf.data.AUTOTUNE)
             return batched(examples, len(labels), batch_size, name == "train", self.seed, self.cfg.max_length)
 
-        spec = Spec(inputs="tokens", input_size=vectorize.vocabulary_size(), outputs="class", output_size=2)
+        spec = Spec(inputs="tokens", input_size=self.vectorize.vocabulary_size(), outputs="class", output_size=2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(y) for name, (_, y) in parts.items()})
+
+    def token_ids(self, texts: tf.Tensor) -> tf.Tensor:
+        """A review's (or a batch's, ragged) word ids: lower-cased, without punctuation, cut at max_length."""
+        return self.vectorize(texts)[..., : self.cfg.max_length]
+
+    def state(self) -> dict:
+        return {"vocabulary": [str(word) for word in self.vectorize.get_vocabulary()]}
+
+    def restore(self, state: dict) -> None:
+        self.vectorize = layers.TextVectorization(vocabulary=state["vocabulary"], ragged=True)
+
+    def answer(self, run, reviews: list[str]) -> list[dict]:
+        ids = self.token_ids(tf.constant(reviews)).to_list()
+        probabilities = np.zeros((len(reviews), len(LABELS)))
+        for batch in by_length(ids):
+            probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] or [1] for i in batch],
+                                                                               padding="post"))
+        return [class_answer(LABELS, p) for p in probabilities]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        texts, labels = self.test_reviews
+        return [(str(text), LABELS[label]) for text, label in zip(texts[:count], labels[:count])]

@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.config import require_positive
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes
+from zoo.errors import DataError
+from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes
 
 QUERY = 1  # token ids: 0 padding, 1 the query, then the symbols, then the distractors
 DISTRACTORS = 8
@@ -111,6 +112,8 @@ class Task(BaseTask):
                         output_size=self.cfg.symbols)
             self.baseline = {"baseline_accuracy": 1 / self.cfg.symbols}
 
+        self.test_data = data["test"]
+
         def dataset(name: str) -> tf.data.Dataset:
             x, y = data[name]
             return batched(tf.data.Dataset.from_tensor_slices((x, y)), len(y), batch_size, name == "train", self.seed)
@@ -119,3 +122,23 @@ class Task(BaseTask):
 
     def extras(self) -> dict:
         return getattr(self, "baseline", {})
+
+    def parse(self, text: str):
+        raise DataError("task=memory answers generated test sequences only: give --example N")
+
+    def answer(self, run, examples: list[Example]) -> list[dict]:
+        if not hasattr(self, "test_data"):
+            self.load(batch_size=1)  # the generated splits again, seeded
+        x, y = self.test_data
+        for example in examples:
+            if not 0 <= example.index < len(y):
+                raise DataError(f"--example {example.index}: the test split has examples 0 to {len(y) - 1}")
+        rows = [example.index for example in examples]
+        predicted = run.ids(x[rows])
+        if self.adding:
+            return [{"value": float(value), "expected": float(y[row, 0])} for value, row in zip(predicted, rows)]
+        return [{"label": str(label), "expected": str(y[row])} for label, row in zip(predicted, rows)]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        _, y = self.test_data
+        return [(Example(i), float(y[i, 0]) if self.adding else str(y[i])) for i in range(min(count, len(y)))]

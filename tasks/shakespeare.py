@@ -143,6 +143,7 @@ class Task(BaseTask):
 
     def load(self, batch_size: int):
         texts = self.texts()
+        self.test_text = texts["test"]
         self.vocabulary = Vocabulary(texts["train"])
         data = {name: windows(self.vocabulary.encode(texts[split]), self.cfg.seq_len, self.cfg.limit)
                 for name, split in (("train", "train"), ("val", "validation"), ("test", "test"))}
@@ -162,3 +163,27 @@ class Task(BaseTask):
 
     def extras(self) -> dict:
         return {"characters": len(self.vocabulary.chars)}
+
+    def state(self) -> dict:
+        return {"characters": "".join(self.vocabulary.chars)}
+
+    def restore(self, state: dict) -> None:
+        self.vocabulary = Vocabulary(state["characters"])
+
+    def answer(self, run, prompts: list[str], length: int | None = None, temperature: float | None = None,
+               seed: int = 0) -> list[dict]:
+        length, temperature = length or self.cfg.sample_chars, temperature or self.cfg.temperature
+        if length <= 0 or temperature <= 0:
+            raise ZooError("--length and --temperature must be > 0")
+        rng = np.random.default_rng(seed)
+        return [{"text": self.vocabulary.decode(sample(run.model, self.vocabulary.encode(prompt), length, temperature,
+                                                       self.cfg.seq_len, rng)[len(prompt):])} for prompt in prompts]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        """Two prompts from the test text (its first two lines, a prompt being one line), with what follows each."""
+        lines, start = [], 0
+        for line in self.test_text.splitlines(keepends=True)[:min(count, 2)]:
+            end = start + len(line.rstrip("\n"))
+            lines.append((self.test_text[start:end], self.test_text[end:end + self.cfg.sample_chars]))
+            start += len(line)
+        return [(prompt, after) for prompt, after in lines if prompt.strip()]

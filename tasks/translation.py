@@ -11,6 +11,7 @@ every reference translation of each test source (Tatoeba often has several), cas
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import zipfile
@@ -28,7 +29,7 @@ import tensorflow as tf
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
-from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, seeded_split
+from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, seeded_split
 
 KERAS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SOURCES = [
@@ -192,20 +193,33 @@ class Task(BaseTask):
     def encode_source(self, sentence: str) -> list[int]:
         return [self.source_ids.get(w, 1) for w in tokenize(sentence)]
 
-    def translate(self, predict, sentences: list[str], batch_size: int = 256) -> list[str]:
+    def translate(self, predict, sentences: list[str]) -> list[str]:
         """Decode in batches of similar length (short batches finish early), returned in the input order."""
-        order = sorted(range(len(sentences)), key=lambda i: len(tokenize(sentences[i])))
+        sources = [self.encode_source(sentence) or [1] for sentence in sentences]  # nothing to read: one unknown
         outputs = [""] * len(sentences)
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            ids = keras.utils.pad_sequences([self.encode_source(sentences[i]) for i in batch], padding="post")
-            for i, tokens in zip(batch, predict(ids, beam_size=self.cfg.beam_size)):
+        for batch in by_length(sources):
+            ids = keras.utils.pad_sequences([sources[i] for i in batch], padding="post")
+            for i, tokens in zip(batch, predict(ids)):
                 outputs[i] = detokenize([self.target_words[t] for t in tokens])
         return outputs
 
+    def state(self) -> dict:
+        return {"source_words": list(self.source_ids), "target_words": self.target_words}
+
+    def restore(self, state: dict) -> None:
+        self.source_ids = {w: i for i, w in enumerate(state["source_words"])}
+        self.target_words = state["target_words"]
+
+    def answer(self, run, sentences: list[str], beam: int | None = None) -> list[dict]:
+        translations = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
+        return [{"text": text} for text in translations]
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        return list(zip(self.test_sources[:count], self.test_references[:count]))
+
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """Corpus BLEU of the decoded test sources against all their references, and 20 samples."""
-        hypotheses = self.translate(predict, self.test_sources)
+        hypotheses = self.translate(functools.partial(predict, beam_size=self.cfg.beam_size), self.test_sources)
         most = max(len(refs) for refs in self.test_references)
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
         bleu = sacrebleu.BLEU(lowercase=True)

@@ -16,7 +16,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import tasks
-from zoo import topologies
+from zoo import predict as predictor, topologies
 from zoo.errors import NonFiniteLoss
 from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
 
@@ -201,6 +201,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     predict = functools.partial(topologies.predict, model, spec, cfg.topology_name)
     test_metrics.update(task.test_metrics(predict, splits, run_dir))
     model.save(run_dir / "model.keras")
+    predictor.save(run_dir, cfg, task, spec)
+    predictor.write_predictions(predictor.TrainedRun(run_dir, cfg, task, spec, model))
 
     best = best_index(history[monitor], goal)
     reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])

@@ -99,6 +99,48 @@ class Task:
         """Other facts for metrics.json, such as a baseline's score on the same split."""
         return {}
 
+    # Using the trained model on new input (zoo.predict). After `load`, `state()` is saved in the run folder; a
+    # fresh process calls `restore(state)` instead of `load`, then `answer`s raw inputs.
+
+    def state(self) -> dict:
+        """What reading new input needs (vocabularies, tag lists, feature scaling...), as JSON."""
+        return {}
+
+    def restore(self, state: dict) -> None:
+        pass
+
+    def parse(self, text: str):
+        """One input as the command line gives it (a line of text, or `--example N`) -> the task's raw input."""
+        return text
+
+    def answer(self, run, inputs: list, **options) -> list[dict]:
+        """The trained `run`'s (zoo.predict.TrainedRun) answer to each raw input: a dict of output fields."""
+        raise NotImplementedError
+
+    def test_inputs(self, count: int) -> list[tuple]:
+        """Up to `count` (raw input, right answer) pairs from the test split, in `answer`'s terms."""
+        return []
+
+
+@dataclass(frozen=True)
+class Example:
+    """The n-th example of a generated test split, as an input (`--example N`)."""
+
+    index: int
+
+
+def by_length(sequences: list, batch_size: int = 256) -> list[list[int]]:
+    """Indices of `sequences` in batches of similar length (little padding), for answering many inputs."""
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def class_answer(names: list[str], probabilities: np.ndarray) -> dict:
+    """A class output: the likeliest label, its probability, and every label's."""
+    best = int(np.argmax(probabilities))
+    return {"label": names[best], "probability": float(probabilities[best]),
+            "probabilities": {name: float(p) for name, p in zip(names, probabilities)}}
+
 
 def seeded_split(n: int, seed: int, limit: Optional[int], **fractions: float) -> dict[str, np.ndarray]:
     """Shuffle indices 0..n-1 with `seed`, carve each named fraction off the front and call the rest "train";

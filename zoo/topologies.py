@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
-from scipy.special import log_softmax
+from scipy.special import log_softmax, softmax
 
 from zoo.cells import recurrent_layer, state_count
 from zoo.config import Attention
@@ -283,6 +283,11 @@ def decode(model: keras.Model, context, spec: Spec, max_length: int | None = Non
     return [row[: row.index(end)] if end in row else row for row in chosen.tolist()]
 
 
+def probabilities(model: keras.Model, inputs) -> np.ndarray:
+    """The softmax of a classifier's or tagger's logits: (batch, classes) or (batch, steps, classes)."""
+    return softmax(model.predict_on_batch(inputs).astype("float64"), axis=-1)
+
+
 STEP_OUTPUTS = {"tags", "next", "tokens"}  # output kinds with one id per step, where 0 marks padding
 
 
@@ -292,7 +297,7 @@ def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: in
     if spec.outputs == "value":
         return model.predict_on_batch(inputs)[:, 0]
     if topology not in GENERATIVE:
-        return np.argmax(model.predict_on_batch(inputs), axis=-1)
+        return np.argmax(probabilities(model, inputs), axis=-1)
     if spec.outputs == "tags":  # exactly one tag per input step
         steps = np.shape(keras.tree.flatten(inputs)[0])[1]
         return np.array(decode(model, inputs, spec, steps, beam_size))

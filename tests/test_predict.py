@@ -1,0 +1,173 @@
+"""Using trained runs on new input: `zoo.predict` in a fresh process answers raw inputs as the run did."""
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import predict, topologies
+from zoo.runner import run
+
+QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
+TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
+    "imdb": [],
+    "bp": [],
+    "frames": [],
+    "translation": ["task.dataset=toy", "task.limit=300"],
+    "captioning": ["task.train_examples=300"],
+    "memory": ["task.train_examples=300", "task.length=20"],
+    "shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt", "task.sample_chars=30"],
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """task -> the folder of a short finished run of it (trained once for this module)."""
+    from conftest import ROOT, TINY
+    from hydra import compose, initialize_config_dir
+
+    folders = {}
+
+    def get(task: str):
+        if task not in folders:
+            with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+                cfg = compose("config", overrides=[*TINY, f"task={task}", *QUICK, *TASKS[task]])
+            folders[task] = tmp_path_factory.mktemp(task)
+            run(cfg, folders[task])
+        return folders[task]
+
+    return get
+
+
+def saved_predictions(run_dir):
+    return [json.loads(line) for line in (run_dir / predict.PREDICTIONS).read_text().splitlines()]
+
+
+def cli_args(lines: list[dict], tmp_path) -> list[str]:
+    """The command-line inputs that repeat the run's own test inputs: a file of text lines, or --example N."""
+    examples = [line["input"]["example"] for line in lines if isinstance(line["input"], dict)]
+    if examples:
+        return [arg for n in examples for arg in ("--example", str(n))]
+    (tmp_path / "inputs.txt").write_text("".join(line["input"] + "\n" for line in lines), encoding="utf-8")
+    return ["--file", str(tmp_path / "inputs.txt")]
+
+
+def same_outputs(fresh: dict, saved: dict) -> None:
+    assert fresh.keys() == saved.keys()
+    for key, value in saved.items():
+        if key in ("probability", "value"):
+            assert fresh[key] == pytest.approx(value, abs=1e-5)
+        elif key == "probabilities":
+            assert fresh[key] == pytest.approx(value, abs=1e-5)
+        else:
+            assert fresh[key] == value
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_a_fresh_process_answers_the_test_inputs_as_the_run_did(trained, task, zoo_cli, tmp_path):
+    run_dir = trained(task)
+    lines = saved_predictions(run_dir)
+    assert len(lines) >= 2 and all(line["right"] is not None for line in lines)
+    result = zoo_cli(str(run_dir), *cli_args(lines, tmp_path), "--json", module="zoo.predict")
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["input"] for a in answers] == [line["input"] for line in lines]
+    assert {a["run"] for a in answers} == {str(run_dir)}
+    for answer, line in zip(answers, lines):
+        same_outputs(answer["output"], line["output"])
+
+
+def evaluation_answers(run_dir) -> dict:
+    """What the run's own evaluation path predicts (the task's test dataset through topologies.predict), keyed
+    by each example's token ids or features, from a task loaded from the training data."""
+    trained_run = predict.load(run_dir)
+    task = trained_run.task
+    spec, splits = task.load(batch_size=16)  # the training data again, read as in training
+    answers = {}
+    for x, _ in splits.test:
+        first = tf.nest.flatten(x)[0].numpy()
+        for row, answer in zip(first, topologies.predict(trained_run.model, spec, trained_run.topology, x)):
+            answers[key(row)] = answer
+    return task, answers
+
+
+def key(row: np.ndarray) -> tuple:
+    return tuple(np.round(row[row != 0] if row.dtype.kind == "i" else row, 4).tolist())
+
+
+def test_raw_inputs_get_the_labels_and_tags_of_the_evaluation(trained):
+    for name in ("imdb", "frames", "bp"):
+        run_dir = trained(name)
+        task, answers = evaluation_answers(run_dir)
+        loaded = predict.load(run_dir)
+        inputs = [raw for raw, _ in task.test_inputs(20)]
+        for raw, output in zip(inputs, loaded.predict(inputs)):
+            if name == "imdb":
+                expected = ["negative", "positive"][answers[key(task.token_ids(tf.constant(raw)).numpy())]]
+                assert output["label"] == expected
+            elif name == "frames":
+                words = np.array(task.word_ids(raw.split()))
+                assert output["tags"] == [task.tags[t] for t in answers[key(words)][:len(words)]]
+            else:
+                standardized = task.standardize(task.parse(raw))
+                assert output["label"] == ["normal", "elevated", "high"][answers[key(standardized)]]
+
+
+def test_several_runs_answer_side_by_side(trained, zoo_cli):
+    run_dir = trained("imdb")
+    result = zoo_cli(str(run_dir), str(run_dir), "--input", "It was not great, but I recommend it.",
+                     "--input", "dreadful", module="zoo.predict")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("input"))
+    assert header.count("gru-many_to_one") == 2
+    assert sum(("positive (" in line or "negative (" in line) for line in result.stdout.splitlines()) == 2
+
+
+def test_python_api_matches_the_command_line(trained):
+    loaded = predict.load(trained("bp"))
+    [answer] = loaded.predict(["age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1"])
+    assert answer["label"] in answer["probabilities"] and sum(answer["probabilities"].values()) == pytest.approx(1)
+    review = predict.load(trained("imdb")).predict(["word " * 10000, "zzzqqq xxyyq"])  # long, all unknown: answers
+    assert all(set(r["probabilities"]) == {"negative", "positive"} for r in review)
+
+
+def error_line(result) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    return line
+
+
+def test_bad_runs_and_inputs_get_one_line(trained, zoo_cli, tmp_path):
+    imdb, bp, captioning = trained("imdb"), trained("bp"), trained("captioning")
+    cli = lambda *args: error_line(zoo_cli(*map(str, args), module="zoo.predict"))  # noqa: E731
+    assert cli(tmp_path, "--input", "x") == f"error: {tmp_path} is not a run folder and holds no finished runs"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.json").write_text(json.dumps({"status": "ok"}))
+    assert "predates saved preprocessing" in cli(old, "--input", "x")
+    (old / "metrics.json").write_text(json.dumps({"status": "failed", "error": "NonFiniteLoss: loss became nan"}))
+    assert cli(old, "--input", "x") == f"error: {old} is not a finished run (status failed: NonFiniteLoss: loss became nan)"
+    assert cli(imdb, "--input", "  ") == "error: input 1 is empty"
+    assert cli(imdb) == "error: no input: give --input TEXT, --file FILE (- for stdin) or --example N"
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    assert "is not UTF-8 text" in cli(imdb, "--file", tmp_path / "latin1.txt")
+    (tmp_path / "blank.txt").write_text("\n\n")
+    assert "has no inputs" in cli(imdb, "--file", tmp_path / "blank.txt")
+    assert cli(imdb, bp, "--input", "x").startswith("error: the runs are of different tasks")
+    assert cli(imdb, "--input", "x", "--beam", "3") == "error: task=imdb takes no --beam option (it takes: none)"
+    assert "lacks weight" in cli(bp, "--input", "age=52 gender=1 height=168 cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
+    assert "weight='heavy' is not a number" in cli(bp, "--input", "age=52 gender=1 height=168 weight=heavy "
+                                                                 "cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
+    assert cli(captioning, "--input", tmp_path / "none.png") == f"error: {tmp_path / 'none.png'}: no such image file"
+    (tmp_path / "fake.png").write_text("not an image")
+    assert "is not a readable PNG or JPEG image" in cli(captioning, "--input", tmp_path / "fake.png")
+    assert "the test split has examples 0 to" in cli(captioning, "--example", "100000")
+
+
+def test_an_image_file_is_captioned_as_its_pixels_are(trained, tmp_path):
+    loaded = predict.load(trained("captioning"))
+    pixels = np.round(loaded.task.test_image(3) * 255)  # what an 8-bit PNG of the test image holds
+    keras.utils.save_img(tmp_path / "strip.png", pixels, scale=False)
+    from_file, from_pixels = loaded.predict([str(tmp_path / "strip.png"), pixels / 255])
+    assert from_file == from_pixels and from_file["text"]

@@ -1,0 +1,241 @@
+"""`python -m zoo.predict RUN [RUN ...] [--input TEXT ...] [--file FILE] [--example N ...] [--json] [options]`:
+answer new input with trained runs, one column per run (a sweep folder means its finished runs).
+
+Every finished run folder holds what reading new input needs: `model.keras`, and `predictor.json` with the
+run's resolved config, the task's `Spec` and the task's saved state (vocabularies, tag lists, feature scaling).
+`load(run_dir)` gives a `TrainedRun` whose `predict(inputs)` is what this command prints; the runner answers a
+few test inputs through the same code at the end of training (predictions.jsonl in the run folder).
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from pathlib import Path
+
+from zoo.errors import ZooError
+
+PREDICTOR = "predictor.json"  # config, spec and the task's state: everything but the weights
+PREDICTIONS = "predictions.jsonl"  # the run's answers to a few raw test inputs, with the right ones
+TEST_INPUTS = 20
+
+
+class TrainedRun:
+    """A trained model with its task's saved state, answering raw inputs in the task's terms."""
+
+    def __init__(self, run_dir: Path, cfg, task, spec, model):
+        self.run_dir, self.cfg, self.task, self.spec, self.model = Path(run_dir), cfg, task, spec, model
+        self.topology = cfg.topology_name
+
+    @property
+    def name(self) -> str:
+        return f"{self.cfg.cell.name}-{self.topology}"
+
+    def predict(self, inputs: list, **options) -> list[dict]:
+        """One dict of output fields per input (see each task's `answer`); text inputs are parsed first."""
+        if not inputs:
+            raise ZooError("no input given")
+        accepted = inspect.signature(self.task.answer).parameters
+        for name in options:
+            if name not in accepted:
+                takes = ", ".join(f"--{option}" for option in list(accepted)[2:]) or "none"
+                raise ZooError(f"task={self.cfg.task.name} takes no --{name} option (it takes: {takes})")
+        parsed = [self.task.parse(item) if isinstance(item, str) else item for item in inputs]
+        return self.task.answer(self, parsed, **options)
+
+    # what a task's `answer` calls: the engine's predict path
+    def probabilities(self, batch):
+        from zoo import topologies
+
+        return topologies.probabilities(self.model, batch)
+
+    def ids(self, batch, beam_size: int = 1):
+        from zoo import topologies
+
+        return topologies.predict(self.model, self.spec, self.topology, batch, beam_size=beam_size)
+
+
+def save(run_dir: Path, cfg, task, spec) -> None:
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    state = {"config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+             "spec": dataclasses.asdict(spec), "task": task.state()}
+    (run_dir / PREDICTOR).write_text(json.dumps(state, ensure_ascii=False) + "\n")
+
+
+def write_predictions(run: TrainedRun) -> None:
+    """The run's answers to the first test inputs, beside the right answers, for comparing with `zoo.predict`."""
+    pairs = run.task.test_inputs(TEST_INPUTS)
+    answers = run.predict([raw for raw, _ in pairs]) if pairs else []
+    with open(run.run_dir / PREDICTIONS, "w", encoding="utf-8") as f:
+        for (raw, right), output in zip(pairs, answers):
+            f.write(json.dumps({"input": as_json(raw), "output": output, "right": right}, ensure_ascii=False) + "\n")
+
+
+def as_json(raw):
+    from zoo.task import Example
+
+    return {"example": raw.index} if isinstance(raw, Example) else raw
+
+
+def check_run(run_dir: Path) -> dict:
+    """The saved predictor state of a finished run; one line of why not otherwise. Needs no TensorFlow."""
+    record_path = run_dir / "metrics.json"
+    if not record_path.is_file():
+        raise ZooError(f"{run_dir} is not a run folder (it has no metrics.json)")
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ZooError(f"{record_path} is unreadable: {e}") from None
+    if record.get("status") != "ok":
+        why = f": {record['error']}" if record.get("error") else ""
+        raise ZooError(f"{run_dir} is not a finished run (status {record.get('status', 'unknown')}{why})")
+    if not (run_dir / PREDICTOR).is_file():
+        raise ZooError(f"{run_dir} predates saved preprocessing (no {PREDICTOR}): train it again to use it")
+    if not (run_dir / "model.keras").is_file():
+        raise ZooError(f"{run_dir} has no model.keras")
+    return json.loads((run_dir / PREDICTOR).read_text())
+
+
+def load(run_dir) -> TrainedRun:
+    """A finished run folder as a `TrainedRun`, in a process that has never seen the training data."""
+    run_dir = Path(run_dir)
+    saved = check_run(run_dir)
+    import keras
+    from omegaconf import OmegaConf
+
+    import tasks
+    from zoo.config import register
+    from zoo.task import Spec
+
+    register()
+    cfg = OmegaConf.create(saved["config"])
+    spec = saved["spec"]
+    spec = Spec(**{**spec, "image_shape": tuple(spec["image_shape"]) if spec["image_shape"] else None})
+    task_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(tasks.module(cfg.task.name).Config), cfg.task))
+    task = tasks.module(cfg.task.name).Task(task_cfg, Path(cfg.paths.data_dir), cfg.seed)
+    task.restore(saved["task"])
+    try:
+        model = keras.models.load_model(run_dir / "model.keras")
+    except Exception as e:  # a truncated or foreign file
+        raise ZooError(f"{run_dir / 'model.keras'} cannot be loaded: {e}") from None
+    return TrainedRun(run_dir, cfg, task, spec, model)
+
+
+def run_folders(paths: list[str]) -> list[Path]:
+    """Run folders as given; a folder that is no run itself but holds runs (a sweep) means its finished runs."""
+    folders = []
+    for given in map(Path, paths):
+        if not given.is_dir() or (given / "metrics.json").exists():
+            folders.append(given)
+            continue
+        finished = [p.parent for p in sorted(given.rglob("metrics.json"))
+                    if json.loads(p.read_text()).get("status") == "ok"]
+        if not finished:
+            raise ZooError(f"{given} is not a run folder and holds no finished runs")
+        folders.extend(finished)
+    return folders
+
+
+def read_inputs(args) -> list:
+    from zoo.task import Example
+
+    texts = list(args.input or [])
+    if args.file:
+        try:
+            text = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+            lines = text.decode("utf-8").splitlines()
+        except OSError as e:
+            raise ZooError(f"--file {args.file}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise ZooError(f"--file {args.file} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            raise ZooError(f"--file {args.file} has no inputs (one input a line)")
+        texts += lines
+    for number, text in enumerate(texts, 1):
+        if not text.strip():
+            raise ZooError(f"input {number} is empty")
+    inputs = [*texts, *(Example(n) for n in args.example or [])]
+    if not inputs:
+        raise ZooError("no input: give --input TEXT, --file FILE (- for stdin) or --example N")
+    return inputs
+
+
+def options(args) -> dict:
+    given = {"beam": args.beam, "length": args.length, "temperature": args.temperature, "seed": args.seed}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def shown(output: dict, raw) -> str:
+    """One answer as a table cell."""
+    if "tags" in output:
+        return " ".join(f"{word}/{tag}" for word, tag in zip(str(raw).split(), output["tags"]))
+    if "probability" in output:
+        return f"{output['label']} ({output['probability']:.2f})"
+    main = next(output[key] for key in ("text", "label", "value") if key in output)
+    return f"{main} (right: {output['expected']})" if "expected" in output else str(main)
+
+
+def table(inputs: list, runs: list[TrainedRun], answers: list[list[dict]]) -> str:
+    from tabulate import tabulate
+
+    names = [run.name for run in runs]
+    if len(set(names)) < len(names):  # the same cell and topology twice: tell them apart by folder
+        names = [f"{name} ({run.run_dir.name})" for name, run in zip(names, runs)]
+    rows = [[str(as_json(raw)), *(shown(column[i], raw) for column in answers)] for i, raw in enumerate(inputs)]
+    return tabulate(rows, headers=["input", *names], tablefmt="simple", maxcolwidths=[50] + [40] * len(runs))
+
+
+EPILOG = """inputs, by task:
+  imdb         a review's text -> label, its probability and each label's
+  bp           age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1
+               (age in years; gender 1 woman, 2 man; height cm; weight kg; cholesterol and gluc 1 normal,
+               2 above normal, 3 well above; smoke, alco, active 0 no, 1 yes) -> category and each one's probability
+  frames       a sentence, words separated by spaces as in the treebank -> a tag per word
+  translation  a sentence -> its translation (--beam N)
+  captioning   a PNG or JPEG file (resized to the task's images), or --example N -> a caption (--beam N)
+  shakespeare  a prompt -> its continuation (--length, --temperature, --seed)
+  memory       --example N (a generated test sequence) -> the answer and the right one
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m zoo.predict", description=__doc__.split("\n\n")[0],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or a sweep folder (its finished runs)")
+    parser.add_argument("--input", action="append", metavar="TEXT", help="an input (repeatable)")
+    parser.add_argument("--file", metavar="FILE", help="one input a line; - reads standard input")
+    parser.add_argument("--example", action="append", type=int, metavar="N", help="the N-th generated test example")
+    parser.add_argument("--json", action="store_true", help="one JSON object a line: run, input, output")
+    parser.add_argument("--beam", type=int, metavar="N", help="beam width (translation, captioning)")
+    parser.add_argument("--length", type=int, metavar="N", help="characters to generate (shakespeare)")
+    parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (shakespeare)")
+    parser.add_argument("--seed", type=int, metavar="N", help="sampling seed (shakespeare)")
+    args = parser.parse_args(argv)
+    try:
+        folders = run_folders(args.runs)
+        saved = {folder: check_run(folder) for folder in folders}  # every folder checked before TensorFlow loads
+        task_names = {folder: state["config"]["task"]["name"] for folder, state in saved.items()}
+        if len(set(task_names.values())) > 1:
+            raise ZooError("the runs are of different tasks (" + ", ".join(
+                f"{folder}: {name}" for folder, name in task_names.items()) + "); give runs of one task")
+        inputs = read_inputs(args)
+        runs = [load(folder) for folder in folders]
+        answers = [run.predict(inputs, **options(args)) for run in runs]
+    except ZooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    if args.json:
+        for i, raw in enumerate(inputs):
+            for folder, column in zip(folders, answers):
+                print(json.dumps({"run": str(folder), "input": as_json(raw), "output": column[i]}, ensure_ascii=False))
+    else:
+        print(table(inputs, runs, answers))
+
+
+if __name__ == "__main__":
+    main()
