@@ -20,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
+from zoo.export import class_outputs
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, class_answer, seeded_split
 
 SOURCES = [
@@ -137,6 +138,14 @@ class Task(BaseTask):
     def answer(self, run, patients: list) -> list[dict]:
         probabilities = run.probabilities(self.standardize(np.stack(patients)))
         return [class_answer(CLASSES, p) for p in probabilities]
+
+    def serving(self, run):
+        """A SavedModel endpoint (zoo.export): (batch, 9) features in INPUTS' order and units -> class outputs."""
+
+        def serve(features):
+            return class_outputs(run.model(self.standardize(features)), CLASSES)
+
+        return serve, [tf.TensorSpec([None, len(INPUTS)], tf.float32, name="features")], []
 
     def test_inputs(self, count: int) -> list[tuple]:
         lines = [" ".join(f"{name}={np.format_float_positional(value)}" for name, value in zip(INPUTS, row))

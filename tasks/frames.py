@@ -24,7 +24,7 @@ from sklearn.metrics import classification_report
 
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooError
 from zoo.topologies import real_steps
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length
 
@@ -150,6 +150,34 @@ class Task(BaseTask):
             for i, ids in zip(batch, run.ids(self.encode([sentences[i] for i in batch]))):
                 tags[i] = [self.tags[t] for t in ids[:len(sentences[i])]]
         return [{"tags": sentence_tags} for sentence_tags in tags]
+
+    def serving(self, run):
+        """A SavedModel endpoint (zoo.export): sentence strings (words split at whitespace) -> `tags`, a string
+        per word, "" after each sentence's end. The word and character rules are `word_ids` and `spellings`."""
+        if run.topology != "synced":
+            raise ZooError("only topology=synced frames models are exported (seq2seq decodes step by step); "
+                           "use python -m zoo.predict")
+        lookup = {name: keras.layers.StringLookup(vocabulary=vocabulary[2:], mask_token="", oov_token="[UNK]")
+                  for name, vocabulary in (("words", self.words), ("chars", self.chars))}
+        tag_names, half = tf.constant(self.tags), self.cfg.word_chars // 2
+
+        def spelled(words):
+            length = tf.strings.length(words, "UTF8_CHAR")
+            ends = (tf.strings.substr(words, tf.zeros_like(length), tf.fill(tf.shape(length), half), "UTF8_CHAR")
+                    + tf.strings.substr(words, tf.maximum(length - half, 0), tf.fill(tf.shape(length), half),
+                                        "UTF8_CHAR"))
+            return tf.strings.unicode_split(tf.where(length > self.cfg.word_chars, ends, words), "UTF-8")
+
+        def serve(sentences):
+            words = tf.strings.split(sentences)
+            word_ids = lookup["words"](words).to_tensor()
+            inputs = word_ids
+            if self.cfg.chars:
+                inputs = [word_ids, lookup["chars"](tf.ragged.map_flat_values(spelled, words)).to_tensor()]
+            tags = tf.gather(tag_names, tf.argmax(run.model(inputs), axis=-1))
+            return {"tags": tf.where(word_ids != 0, tags, "")}
+
+        return serve, [tf.TensorSpec([None], tf.string, name="sentences")], list(lookup.values())
 
     def test_inputs(self, count: int) -> list[tuple]:
         return [(" ".join(words), tags) for words, tags in self.test_sentences[:count]]

@@ -19,6 +19,7 @@ from keras import layers
 
 from zoo.data import Source, locate
 from zoo.errors import DataError
+from zoo.export import class_outputs
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, class_answer, seeded_split
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -116,6 +117,17 @@ class Task(BaseTask):
             probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] or [1] for i in batch],
                                                                                padding="post"))
         return [class_answer(LABELS, p) for p in probabilities]
+
+    def serving(self, run):
+        """A SavedModel endpoint (zoo.export): review strings -> label, probability, probabilities."""
+
+        def serve(reviews):
+            ids = self.token_ids(reviews)
+            dense = tf.pad(ids.to_tensor(), [[0, 0], [0, 1]])  # one more padding step: never zero steps wide
+            empty = (ids.row_lengths() == 0)[:, None] & (tf.range(tf.shape(dense)[1]) == 0)[None, :]
+            return class_outputs(run.model(tf.where(empty, tf.ones_like(dense), dense)), LABELS)  # as `answer`
+
+        return serve, [tf.TensorSpec([None], tf.string, name="reviews")], [self.vectorize]
 
     def test_inputs(self, count: int) -> list[tuple]:
         texts, labels = self.test_reviews

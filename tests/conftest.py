@@ -35,11 +35,13 @@ def make_config():
 
 @pytest.fixture
 def zoo_cli(tmp_path):
-    """Run `python -m zoo ...` in a scratch folder (its outputs/ lands there); returns the CompletedProcess."""
+    """Run `python -m zoo ...` (or another module) in a scratch folder (its outputs/ lands there); returns the CompletedProcess."""
 
-    def cli(*args: str, module: str = "zoo", timeout: float = 300) -> subprocess.CompletedProcess:
+    def cli(*args: str, module: str | None = "zoo", timeout: float = 300) -> subprocess.CompletedProcess:
+        """`module=None` runs the interpreter with `args` alone (e.g. "-c", code)."""
         env = {**os.environ, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
-        return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env,
+        command = [sys.executable, *(["-m", module] if module else []), *args]
+        return subprocess.run(command, cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=timeout)
 
     return cli

@@ -171,3 +171,42 @@ def test_an_image_file_is_captioned_as_its_pixels_are(trained, tmp_path):
     keras.utils.save_img(tmp_path / "strip.png", pixels, scale=False)
     from_file, from_pixels = loaded.predict([str(tmp_path / "strip.png"), pixels / 255])
     assert from_file == from_pixels and from_file["text"]
+
+
+SERVE = """
+import json, sys
+import numpy as np, tensorflow as tf
+reloaded = tf.saved_model.load(sys.argv[1])  # kept: its variables live as long as it does
+served = reloaded.serve(tf.constant(json.loads(sys.argv[2])))
+print(json.dumps({name: tensor.numpy().tolist() for name, tensor in served.items()}, default=bytes.decode))
+"""
+
+
+@pytest.mark.parametrize("task", ["imdb", "bp", "frames"])
+def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, task, zoo_cli, tmp_path):
+    run_dir = trained(task)
+    result = zoo_cli(str(run_dir), "--out", str(tmp_path / "saved"), module="zoo.export")
+    assert result.returncode == 0, result.stderr
+    lines = saved_predictions(run_dir)
+    loaded = predict.load(run_dir)
+    raw = [line["input"] for line in lines]
+    served_input = [loaded.task.parse(text).tolist() for text in raw] if task == "bp" else raw
+    result = zoo_cli("-c", SERVE, str(tmp_path / "saved"), json.dumps(served_input), module=None)
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout.splitlines()[-1])
+    for i, line in enumerate(lines):
+        expected = line["output"]
+        if task == "frames":
+            assert served["tags"][i][:len(expected["tags"])] == expected["tags"]
+            assert set(served["tags"][i][len(expected["tags"]):]) <= {""}
+        else:
+            assert served["label"][i] == expected["label"]
+            assert served["probability"][i] == pytest.approx(expected["probability"], abs=1e-5)
+            assert served["probabilities"][i] == pytest.approx(list(expected["probabilities"].values()), abs=1e-5)
+    assert error_line(zoo_cli(str(run_dir), "--out", str(tmp_path / "saved"), module="zoo.export")) == \
+        f"error: {tmp_path / 'saved'} exists; give --out a new folder"
+
+
+def test_generation_tasks_are_not_exported(trained, zoo_cli, tmp_path):
+    line = error_line(zoo_cli(str(trained("memory")), "--out", str(tmp_path / "saved"), module="zoo.export"))
+    assert line.startswith("error: task=memory is not exported") and not (tmp_path / "saved").exists()

@@ -57,7 +57,18 @@ def one_line(error: Exception) -> str:
     return line
 
 
+COMMANDS = {"predict": "zoo.predict", "export": "zoo.export", "compare": "zoo.compare", "diagnose": "zoo.diagnose",
+            "bench": "zoo.bench"}  # `zoo predict ...` = `python -m zoo.predict ...`
+
+
 def cli() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        import runpy
+
+        command = sys.argv.pop(1)
+        sys.argv[0] = f"zoo {command}"
+        runpy.run_module(COMMANDS[command], run_name="__main__")
+        return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
     try:
         sys.argv[1:] = resume.resume_arguments(sys.argv[1:])

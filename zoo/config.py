@@ -96,11 +96,11 @@ class Config:
     topology_name: str = "${oc.select:topology.name,${task.topology}}"
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The config that `python -m zoo <overrides>` would run, for commands that are not Hydra apps."""
     register()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
 
 
 def register() -> None:

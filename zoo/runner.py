@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 import tasks
 from zoo import predict as predictor, topologies
@@ -224,3 +224,17 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "seconds_to_target": reached[0] if reached else None,  # when validation first reached the target
         **task.extras(),
     }
+
+
+def train_new(overrides: list[str]) -> dict:
+    """`python -m zoo <overrides>` from Python: the same composed config and run folder layout, no Hydra app."""
+    from zoo.config import compose_config
+
+    cfg = compose_config(overrides, return_hydra_config=True)
+    run_dir = Path(cfg.hydra.run.dir)
+    (run_dir / ".hydra").mkdir(parents=True)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra leaves it: compare and resume read these
+    OmegaConf.save(OmegaConf.create(overrides), run_dir / ".hydra" / "overrides.yaml")
+    return {**run(cfg, run_dir), "run": str(run_dir)}
