@@ -108,7 +108,7 @@ class Task(BaseTask):
             return batched(examples, len(sentences), batch_size, name == "train", self.seed, max_length)
 
         spec = Spec(inputs="tokens", input_size=len(self.words), outputs="tags", output_size=len(self.tags),
-                    char_size=len(self.chars) if self.cfg.chars else None)
+                    char_size=len(self.chars) if self.cfg.chars else None, unknown_id=1)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in splits.items()})
 

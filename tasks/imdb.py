@@ -96,7 +96,8 @@ class Task(BaseTask):
                 lambda text, label: (self.token_ids(text), label), tf.data.AUTOTUNE)
             return batched(examples, len(labels), batch_size, name == "train", self.seed, self.cfg.max_length)
 
-        spec = Spec(inputs="tokens", input_size=self.vectorize.vocabulary_size(), outputs="class", output_size=2)
+        spec = Spec(inputs="tokens", input_size=self.vectorize.vocabulary_size(), outputs="class", output_size=2,
+                    unknown_id=1)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(y) for name, (_, y) in parts.items()})
 

@@ -24,7 +24,7 @@ def test_contract_names(make_config):
     assert cfg.trainer.epochs == 3 and cfg.trainer.limit_batches == 4 and cfg.trainer.clipnorm is None
     assert cfg.task.limit == 100 and cfg.seed == 7
     assert set(cfg.trainer) >= {"batch_size", "learning_rate", "patience", "jit_compile"}
-    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "embedding_dim", "char_units", "attention",
+    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "embedding_dim", "char_units", "attention",
                               "unroll"}
 
 

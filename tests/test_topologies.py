@@ -215,6 +215,19 @@ def test_padding_changes_no_output_at_real_steps_with_characters(topology, spec,
     np.testing.assert_allclose(alone, in_padding, atol=1e-5)
 
 
+def test_word_dropout_turns_only_real_words_unknown_and_only_in_training():
+    layer = topologies.WordDropout(0.5, unknown_id=1)
+    ids = np.array([[5, 6, 7, 8, 9, 10, 0, 0]] * 50)
+    dropped = layer(ids, training=True).numpy()
+    assert set(np.unique(dropped[ids != 0])) - set(range(5, 11)) == {1} and np.all(dropped[ids == 0] == 0)
+    assert 0.4 < np.mean(dropped[ids != 0] == 1) < 0.6
+    np.testing.assert_array_equal(layer(ids, training=False), ids)
+    with pytest.raises(ZooError, match="model.word_dropout needs a task whose words have an unknown-word id"):
+        topologies.build("synced", TAGS, "gru", model_config(word_dropout=0.2))
+    model = topologies.build("synced", dataclasses.replace(TAGS, unknown_id=1), "gru", model_config(word_dropout=0.2))
+    assert isinstance(model.layers[1], topologies.WordDropout)
+
+
 def test_one_to_many_overfits_vectors_to_sequences():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
     python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--batches 30] [--repeats 3] [--out FILE] [overrides]
     python -m zoo.bench quality [--tasks imdb,bp,...] [--cells gru,lstm,simple_rnn] [--out DIR] [overrides]
+    python -m zoo.bench predict RUN [RUN ...] [--count N]
 
 `throughput` trains the same many-to-one model (embedding -> one recurrent layer -> dense) for a fixed number of
 batches of random tokens, once as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
@@ -16,6 +17,10 @@ task under DIR, and prints one row per task and cell: the primary test metric, t
 seconds at which the validation metric first reached the task's target (`seconds_to_target` in metrics.json),
 and the task's other test metrics (BLEU, exact match, macro-F1...). The table is also written to DIR/quality.md;
 running the same command again with the same --out reports the finished runs without training them again.
+
+`predict` measures using a trained run: the cold start of `python -m zoo.predict` (process start to its first
+answer) and answers per second over the run's raw test inputs, with the share answered right beside the test
+accuracy in metrics.json.
 """
 from __future__ import annotations
 
@@ -160,6 +165,46 @@ def quality(task_names: list[str], cells: list[str], out: Path, overrides: list[
     return frame
 
 
+def predict_speed(run_dir: Path, count: int | None) -> dict:
+    """Cold start (a fresh `python -m zoo.predict` process answering one test input, start to finish) and
+    answers per second over the run's raw test inputs (read from the training data) through `TrainedRun.predict`,
+    with the share of them answered right (labels; tags per word; exact text)."""
+    from zoo import predict as predictor
+
+    trained = predictor.load(run_dir)
+    trained.task.load(batch_size=64)  # the data again: the test split's raw inputs
+    pairs = trained.task.test_inputs(count or sys.maxsize)
+    inputs, right = [raw for raw, _ in pairs], [answer for _, answer in pairs]
+    first = predictor.as_json(inputs[0])
+    one_input = ["--example", str(first["example"])] if isinstance(first, dict) else ["--input", first]
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "zoo.predict", str(run_dir), *one_input], check=True, capture_output=True)
+    cold_start = time.perf_counter() - start
+    start = time.perf_counter()
+    answers = trained.predict(inputs)
+    seconds = time.perf_counter() - start
+    record = json.loads((run_dir / "metrics.json").read_text())
+    if "tags" in answers[0]:
+        pairs = [(a, r) for answer, tags in zip(answers, right) for a, r in zip(answer["tags"], tags)]
+        correct = float(np.mean([a == r for a, r in pairs]))
+    elif "label" in answers[0] or "text" in answers[0]:
+        field = "label" if "label" in answers[0] else "text"
+        correct = float(np.mean([answer[field] in (r if isinstance(r, list) else [r])  # translations: any reference
+                                 for answer, r in zip(answers, right)]))
+    else:
+        correct = None
+    return {"run": str(run_dir), "task": record["task"], "cell": record["cell"], "inputs": len(inputs),
+            "cold_start_s": round(cold_start, 2), "answers_per_s": round(len(inputs) / seconds, 1),
+            "right": correct, "test accuracy (metrics.json)": record["test"].get("accuracy")}
+
+
+def predict_command(args) -> int:
+    rows = [predict_speed(Path(run), args.count) for run in args.runs]
+    frame = pd.DataFrame(rows)
+    print(frame.to_markdown(index=False, floatfmt=".4g"))
+    return 0
+
+
 def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
     try:
         import torch
@@ -195,7 +240,12 @@ def main(argv=None) -> int:
     runs.add_argument("--tasks", default="imdb,bp,frames,translation,captioning,memory,shakespeare")
     runs.add_argument("--cells", default="gru,lstm,simple_rnn")
     runs.add_argument("--out", type=Path, help="sweep folders and quality.md (default outputs/bench/quality_<time>)")
+    answering = commands.add_parser("predict", help="cold start and answers/s of trained runs on their test inputs")
+    answering.add_argument("runs", nargs="+", metavar="RUN")
+    answering.add_argument("--count", type=int, help="test inputs to answer (default all)")
     args, overrides = parser.parse_known_args(argv)
+    if args.command == "predict":
+        return predict_command(args)
     cells = args.cells.split(",")
     if unknown := [c for c in cells if c not in CELLS]:
         parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)}")

@@ -36,6 +36,7 @@ class ModelConfig:
     layers: int = MISSING
     bidirectional: bool = MISSING
     dropout: float = MISSING
+    word_dropout: float = MISSING
     embedding_dim: int = MISSING
     char_units: int = MISSING
     attention: Attention = MISSING
@@ -43,8 +44,9 @@ class ModelConfig:
 
     def __post_init__(self):
         require_positive("model", self, "units", "layers", "embedding_dim", "char_units")
-        if not 0 <= self.dropout < 1:
-            raise ZooError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "word_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ZooError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 @dataclass

@@ -35,6 +35,7 @@ class Spec:
     end_id: int = 2
     char_size: Optional[int] = None  # character vocabulary, when every token also comes as its characters
     image_shape: Optional[tuple[int, int, int]] = None  # for image inputs
+    unknown_id: Optional[int] = None  # the token id that out-of-vocabulary words share (model.word_dropout uses it)
 
 
 @dataclass

@@ -84,12 +84,37 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
         height, width, channels = spec.image_shape
         return image, layers.Reshape((width, height * channels))(layers.Permute((2, 1, 3))(image))
     tokens = keras.Input(shape=(None,), dtype="int32", name=name)
-    x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(tokens)
+    ids = tokens
+    if model.word_dropout:
+        if spec.unknown_id is None:
+            raise ZooError("model.word_dropout needs a task whose words have an unknown-word id (frames, imdb)")
+        ids = WordDropout(model.word_dropout, spec.unknown_id)(tokens)
+    x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(ids)
     if spec.char_size is None:
         return tokens, x
     chars = keras.Input(shape=(None, None), dtype="int32", name=f"{name}_chars")
     x = layers.Concatenate()([x, CharacterEncoder(cell, spec.char_size, model.char_units)(chars)])
     return [tokens, chars], x
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class WordDropout(layers.Layer):
+    """In training, each word becomes the unknown word with probability `rate` (padding stays padding), so the
+    model learns to tag or read words it has not seen from their context and spelling."""
+
+    def __init__(self, rate: float, unknown_id: int, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.unknown_id = rate, unknown_id
+        self.seed = keras.random.SeedGenerator()
+
+    def call(self, ids, training=None):
+        if not training:
+            return ids
+        dropped = (keras.random.uniform(ops.shape(ids), seed=self.seed) < self.rate) & (ids != 0)
+        return ops.where(dropped, ops.cast(self.unknown_id, ids.dtype), ids)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "unknown_id": self.unknown_id}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
