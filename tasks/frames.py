@@ -144,12 +144,17 @@ class Task(BaseTask):
     def parse(self, text: str) -> list[str]:
         return text.split()
 
-    def answer(self, run, sentences: list[list[str]]) -> list[dict]:
+    def answer(self, run, sentences: list[list[str]], steps: bool = False) -> list[dict]:
         tags = [None] * len(sentences)
         for batch in by_length(sentences):
             for i, ids in zip(batch, run.ids(self.encode([sentences[i] for i in batch]))):
                 tags[i] = [self.tags[t] for t in ids[:len(sentences[i])]]
-        return [{"tags": sentence_tags} for sentence_tags in tags]
+        answers = [{"tags": sentence_tags} for sentence_tags in tags]
+        if steps:
+            for answer, sentence in zip(answers, sentences):
+                answer["steps"] = [{"token": word, **trace}
+                                   for word, trace in zip(sentence, run.gate_trace(self.encode([sentence])))]
+        return answers
 
     def serving(self, run):
         """A SavedModel endpoint (zoo.export): sentence strings (words split at whitespace) -> `tags`, a string

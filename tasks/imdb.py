@@ -111,13 +111,21 @@ class Task(BaseTask):
     def restore(self, state: dict) -> None:
         self.vectorize = layers.TextVectorization(vocabulary=state["vocabulary"], ragged=True)
 
-    def answer(self, run, reviews: list[str]) -> list[dict]:
-        ids = self.token_ids(tf.constant(reviews)).to_list()
+    def answer(self, run, reviews: list[str], steps: bool = False) -> list[dict]:
+        ids = [review or [1] for review in self.token_ids(tf.constant(reviews)).to_list()]  # nothing known: [UNK]
         probabilities = np.zeros((len(reviews), len(LABELS)))
         for batch in by_length(ids):
-            probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] or [1] for i in batch],
+            probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] for i in batch],
                                                                                padding="post"))
-        return [class_answer(LABELS, p) for p in probabilities]
+        answers = [class_answer(LABELS, p) for p in probabilities]
+        if steps:  # the probabilities after each word: the answer to every prefix of the review
+            vocabulary = self.vectorize.get_vocabulary()
+            for answer, review in zip(answers, ids):
+                after = run.probabilities(keras.utils.pad_sequences([review[:n] for n in range(1, len(review) + 1)],
+                                                                    padding="post"))
+                answer["steps"] = [{"token": str(vocabulary[i]), "probabilities": dict(zip(LABELS, map(float, p))),
+                                    **trace} for i, p, trace in zip(review, after, run.gate_trace(np.array([review])))]
+        return answers
 
     def serving(self, run):
         """A SavedModel endpoint (zoo.export): review strings -> label, probability, probabilities."""

@@ -96,11 +96,12 @@ def windows(ids: np.ndarray, seq_len: int, limit: Optional[int]) -> tuple[np.nda
 
 
 def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: float, context: int,
-           rng: np.random.Generator) -> list[int]:
+           rng: np.random.Generator) -> tuple[list[int], list[float]]:
     """Continue `prompt` by `length` characters, each drawn from the model's softmax at `temperature`; the model
     sees the last `context` characters, as in training. Shorter contexts are padded on the left, where the
-    mask makes the RNN skip the padding, so that every call has the same shape and is traced once."""
-    ids = list(prompt)
+    mask makes the RNN skip the padding, so that every call has the same shape and is traced once. Returns the
+    ids (prompt first) and the probability each drawn character had."""
+    ids, chosen = list(prompt), []
     window = np.zeros((1, context), dtype="int32")
     for _ in range(length):
         recent = ids[-context:]
@@ -108,8 +109,10 @@ def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: flo
         logits = model.predict_on_batch(window)[0, -1].astype("float64") / temperature
         logits[[PAD, UNKNOWN]] = -np.inf
         probs = np.exp(logits - logits.max())
-        ids.append(int(rng.choice(len(probs), p=probs / probs.sum())))
-    return ids
+        probs /= probs.sum()
+        ids.append(int(rng.choice(len(probs), p=probs)))
+        chosen.append(float(probs[ids[-1]]))
+    return ids, chosen
 
 
 class WriteSamples(keras.callbacks.Callback):
@@ -119,8 +122,8 @@ class WriteSamples(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         cfg, vocabulary = self.task.cfg, self.task.vocabulary
-        ids = sample(self.model, vocabulary.encode(cfg.prompt), cfg.sample_chars, cfg.temperature, cfg.seq_len,
-                     np.random.default_rng(self.task.seed + epoch))
+        ids, _ = sample(self.model, vocabulary.encode(cfg.prompt), cfg.sample_chars, cfg.temperature, cfg.seq_len,
+                        np.random.default_rng(self.task.seed + epoch))
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(f"=== epoch {epoch + 1}, temperature {cfg.temperature} ===\n{vocabulary.decode(ids)}\n\n")
 
@@ -171,13 +174,18 @@ class Task(BaseTask):
         self.vocabulary = Vocabulary(state["characters"])
 
     def answer(self, run, prompts: list[str], length: int | None = None, temperature: float | None = None,
-               seed: int = 0) -> list[dict]:
+               seed: int = 0, steps: bool = False) -> list[dict]:
         length, temperature = length or self.cfg.sample_chars, temperature or self.cfg.temperature
         if length <= 0 or temperature <= 0:
             raise ZooError("--length and --temperature must be > 0")
-        rng = np.random.default_rng(seed)
-        return [{"text": self.vocabulary.decode(sample(run.model, self.vocabulary.encode(prompt), length, temperature,
-                                                       self.cfg.seq_len, rng)[len(prompt):])} for prompt in prompts]
+        rng, answers = np.random.default_rng(seed), []
+        for prompt in prompts:
+            ids, chosen = sample(run.model, self.vocabulary.encode(prompt), length, temperature, self.cfg.seq_len, rng)
+            answers.append({"text": self.vocabulary.decode(ids[len(prompt):])})
+            if steps:  # each generated character with the probability it was drawn with
+                answers[-1]["steps"] = [{"token": self.vocabulary.decode([i]), "probability": p}
+                                        for i, p in zip(ids[len(prompt):], chosen)]
+        return answers
 
     def test_inputs(self, count: int) -> list[tuple]:
         """Two prompts from the test text (its first two lines, a prompt being one line), with what follows each."""

@@ -169,6 +169,7 @@ class Task(BaseTask):
 
         train_pairs = [(s, t) for s in split_sources["train"] for t in references[s]]
         self.source_ids = vocabulary([tokenize(s) for s, _ in train_pairs], self.cfg.min_count, ["", "[UNK]"])
+        self.source_words = list(self.source_ids)
         self.target_ids = vocabulary([tokenize(t) for _, t in train_pairs], self.cfg.min_count,
                                      ["", "[start]", "[end]", "[UNK]"])
         self.target_words = list(self.target_ids)
@@ -193,33 +194,44 @@ class Task(BaseTask):
     def encode_source(self, sentence: str) -> list[int]:
         return [self.source_ids.get(w, 1) for w in tokenize(sentence)]
 
-    def translate(self, predict, sentences: list[str]) -> list[str]:
-        """Decode in batches of similar length (short batches finish early), returned in the input order."""
+    def translate(self, predict, sentences: list[str]) -> list[list[int]]:
+        """Decoded target ids, in batches of similar length (short batches finish early), in the input order."""
         sources = [self.encode_source(sentence) or [1] for sentence in sentences]  # nothing to read: one unknown
-        outputs = [""] * len(sentences)
+        outputs = [[]] * len(sentences)
         for batch in by_length(sources):
-            ids = keras.utils.pad_sequences([sources[i] for i in batch], padding="post")
-            for i, tokens in zip(batch, predict(ids)):
-                outputs[i] = detokenize([self.target_words[t] for t in tokens])
+            for i, tokens in zip(batch, predict(keras.utils.pad_sequences([sources[i] for i in batch], padding="post"))):
+                outputs[i] = tokens
         return outputs
 
     def state(self) -> dict:
-        return {"source_words": list(self.source_ids), "target_words": self.target_words}
+        return {"source_words": self.source_words, "target_words": self.target_words}
 
     def restore(self, state: dict) -> None:
-        self.source_ids = {w: i for i, w in enumerate(state["source_words"])}
-        self.target_words = state["target_words"]
+        self.source_words, self.target_words = state["source_words"], state["target_words"]
+        self.source_ids = {w: i for i, w in enumerate(self.source_words)}
 
-    def answer(self, run, sentences: list[str], beam: int | None = None) -> list[dict]:
-        translations = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
-        return [{"text": text} for text in translations]
+    def answer(self, run, sentences: list[str], beam: int | None = None, steps: bool = False) -> list[dict]:
+        outputs = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
+        answers = [{"text": detokenize([self.target_words[t] for t in ids])} for ids in outputs]
+        if steps:  # source words against output words, and the encoder's gates
+            for answer, sentence, ids in zip(answers, sentences, outputs):
+                source = np.array([self.encode_source(sentence) or [1]])
+                weights = run.attention(source, ids)
+                answer["source_tokens"] = [self.source_words[i] for i in source[0]]
+                answer["output_tokens"] = [self.target_words[t] for t in ids]
+                if weights is not None:
+                    answer["attention"] = weights[:len(ids)].tolist()
+                answer["steps"] = [{"token": token, **trace}
+                                   for token, trace in zip(answer["source_tokens"], run.gate_trace(source))]
+        return answers
 
     def test_inputs(self, count: int) -> list[tuple]:
         return list(zip(self.test_sources[:count], self.test_references[:count]))
 
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """Corpus BLEU of the decoded test sources against all their references, and 20 samples."""
-        hypotheses = self.translate(functools.partial(predict, beam_size=self.cfg.beam_size), self.test_sources)
+        hypotheses = [detokenize([self.target_words[t] for t in ids]) for ids in
+                      self.translate(functools.partial(predict, beam_size=self.cfg.beam_size), self.test_sources)]
         most = max(len(refs) for refs in self.test_references)
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
         bleu = sacrebleu.BLEU(lowercase=True)

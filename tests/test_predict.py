@@ -210,3 +210,53 @@ def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, tas
 def test_generation_tasks_are_not_exported(trained, zoo_cli, tmp_path):
     line = error_line(zoo_cli(str(trained("memory")), "--out", str(tmp_path / "saved"), module="zoo.export"))
     assert line.startswith("error: task=memory is not exported") and not (tmp_path / "saved").exists()
+
+
+def test_per_step_probabilities_end_in_the_answer_and_gates_are_the_cells(trained):
+    loaded = predict.load(trained("imdb"))
+    [answer] = loaded.predict(["It was not great, but I recommend it."], steps=True)
+    assert len(answer["steps"]) == 8 and all(s["token"] for s in answer["steps"])  # unknown words show as [UNK]
+    assert answer["steps"][-1]["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-6)
+    assert all(0 <= g <= 1 for s in answer["steps"] for g in s["gates"].values())
+    assert set(answer["steps"][0]["gates"]) == {"update", "reset"}  # the default cell is a GRU
+
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gate_means_match_a_hand_computation_of_the_first_step(cell):
+    from conftest import model_config
+    from zoo.task import Spec
+
+    spec = Spec(inputs="tokens", input_size=20, outputs="class", output_size=2)
+    keras.utils.set_random_seed(1)
+    model = topologies.build("many_to_one", spec, cell, model_config(units=6, embedding_dim=4))
+    [first, *_] = topologies.gate_trace(model, np.array([[3, 4, 5]]))
+    embedding = next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding))
+    x = embedding.embeddings.numpy()[3]  # the first step's input, h0 = 0 (and c0 = 0)
+    kernel, _, bias = [w.numpy() for w in model.get_layer("rnn_0").cell.weights]
+    if cell == "lstm":  # Keras's order: input, forget, cell, output
+        i, f, _, o = np.split(x @ kernel + bias, 4)
+        expected = {"input": sigmoid(i).mean(), "forget": sigmoid(f).mean(), "output": sigmoid(o).mean()}
+    else:  # update, reset, candidate; bias rows: input, recurrent (reset_after)
+        z, r, _ = np.split(x @ kernel + bias[0] + bias[1], 3)
+        expected = {"update": sigmoid(z).mean(), "reset": sigmoid(r).mean()}
+    assert first["gates"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_attention_rows_sum_to_one_and_span_source_and_output(trained):
+    loaded = predict.load(trained("translation"))
+    [answer] = loaded.predict(["four hundred twenty one"], steps=True)
+    weights = np.array(answer["attention"])
+    assert weights.shape == (len(answer["output_tokens"]), len(answer["source_tokens"])) == (weights.shape[0], 4)
+    np.testing.assert_allclose(weights.sum(axis=1), 1, atol=1e-5)
+    assert [s["token"] for s in answer["steps"]] == answer["source_tokens"]
+
+
+def test_generated_characters_come_with_their_probabilities(trained):
+    loaded = predict.load(trained("shakespeare"))
+    [answer] = loaded.predict(["ROMEO:"], length=12, steps=True)
+    assert "".join(s["token"] for s in answer["steps"]) == answer["text"] and len(answer["text"]) == 12
+    assert all(0 < s["probability"] <= 1 for s in answer["steps"])

@@ -44,9 +44,9 @@ def test_text_is_split_in_order_like_the_builder():
 def test_sampling_continues_the_prompt_with_real_characters():
     spec = Spec(inputs="tokens", input_size=12, outputs="next", output_size=12)
     model = topologies.synced(spec, "gru", model_config(units=8))
-    ids = shakespeare.sample(model, np.array([5, 6, 7]), length=20, temperature=0.8, context=4,
-                             rng=np.random.default_rng(0))
-    assert ids[:3] == [5, 6, 7] and len(ids) == 23
+    ids, chosen = shakespeare.sample(model, np.array([5, 6, 7]), length=20, temperature=0.8, context=4,
+                                     rng=np.random.default_rng(0))
+    assert ids[:3] == [5, 6, 7] and len(ids) == 23 and len(chosen) == 20 and all(0 < p <= 1 for p in chosen)
     assert min(ids) > shakespeare.UNKNOWN and max(ids) < 12
     # sampling pads short contexts on the left: the mask must make that the same as no padding
     np.testing.assert_allclose(model.predict_on_batch(np.array([[0, 0, 5, 6, 7]]))[0, -1],

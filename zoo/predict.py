@@ -50,6 +50,18 @@ class TrainedRun:
 
         return topologies.probabilities(self.model, batch)
 
+    def gate_trace(self, example) -> list[dict]:
+        """Per step of one example (a batch of one): gate means and state norms of the first recurrent layer."""
+        from zoo import topologies
+
+        return topologies.gate_trace(self.model, example)
+
+    def attention(self, source, output_ids: list[int]):
+        """Attention weights (output steps x source steps) of one decoded example; None without attention."""
+        from zoo import topologies
+
+        return topologies.attention_weights(self.model, source, output_ids, self.spec)
+
     def ids(self, batch, beam_size: int = 1):
         from zoo import topologies
 
@@ -166,7 +178,8 @@ def read_inputs(args) -> list:
 
 
 def options(args) -> dict:
-    given = {"beam": args.beam, "length": args.length, "temperature": args.temperature, "seed": args.seed}
+    given = {"beam": args.beam, "length": args.length, "temperature": args.temperature, "seed": args.seed,
+             "steps": args.steps or None}
     return {name: value for name, value in given.items() if value is not None}
 
 
@@ -215,6 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--length", type=int, metavar="N", help="characters to generate (shakespeare)")
     parser.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (shakespeare)")
     parser.add_argument("--seed", type=int, metavar="N", help="sampling seed (shakespeare)")
+    parser.add_argument("--steps", action="store_true",
+                        help="per-step views in the JSON: probabilities after each word, gates and state norms, "
+                             "attention weights, each generated character's probability")
     args = parser.parse_args(argv)
     try:
         folders = run_folders(args.runs)

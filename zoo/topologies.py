@@ -349,3 +349,79 @@ def step_accuracy(steps: list[tuple]) -> float:
     """The fraction of real (non-padding) steps whose predicted id is the gold one."""
     gold, predicted = real_steps(steps)
     return float(np.mean(gold == predicted))
+
+
+def first_recurrent_layer(model: keras.Model):
+    """The recurrent layer that reads the model's input sequence (its forward direction when bidirectional) and
+    the layer as the model calls it; (None, None) for a model that does not read a sequence first."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Bidirectional):
+            return layer.forward_layer, layer
+        if isinstance(layer, layers.RNN):
+            return layer, layer
+    return None, None
+
+
+def gates(cell, x, states) -> tuple[dict, np.ndarray]:
+    """The gate activations of one step of a trained LSTM or GRU cell, from its own weights and activation
+    functions, and the new hidden state those gates give (which `gate_trace` checks against the cell's)."""
+    h = states[0]
+    if isinstance(cell, layers.LSTMCell):
+        z = ops.matmul(x, cell.kernel) + ops.matmul(h, cell.recurrent_kernel) + cell.bias
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        i, f, o = (cell.recurrent_activation(v) for v in (i, f, o))
+        c = f * states[1] + i * cell.activation(g)
+        return {"input": i, "forget": f, "output": o}, o * cell.activation(c)
+    input_bias, recurrent_bias = (cell.bias[0], cell.bias[1]) if cell.reset_after else (cell.bias, 0.0)
+    x_z, x_r, x_h = ops.split(ops.matmul(x, cell.kernel) + input_bias, 3, axis=-1)
+    kernel_zr, kernel_h = cell.recurrent_kernel[:, :2 * cell.units], cell.recurrent_kernel[:, 2 * cell.units:]
+    bias_zr, bias_h = (recurrent_bias[:2 * cell.units], recurrent_bias[2 * cell.units:]) if cell.reset_after \
+        else (0.0, 0.0)
+    h_z, h_r = ops.split(ops.matmul(h, kernel_zr) + bias_zr, 2, axis=-1)
+    update, reset = cell.recurrent_activation(x_z + h_z), cell.recurrent_activation(x_r + h_r)
+    recurrent = reset * (ops.matmul(h, kernel_h) + bias_h) if cell.reset_after else ops.matmul(reset * h, kernel_h)
+    return {"update": update, "reset": reset}, update * h + (1 - update) * cell.activation(x_h + recurrent)
+
+
+def gate_trace(model: keras.Model, inputs) -> list[dict]:
+    """Per input step of one example, for the model's first recurrent layer (forward direction): the mean
+    activation of each gate (LSTM forget/input/output, GRU update/reset; none for SimpleRNN) and the norm of the
+    hidden state (and of the LSTM's cell state). The states advance by the trained layer's own cell; the gates
+    come from the cell's weights, and each step's hidden state from them must equal the cell's."""
+    rnn, called = first_recurrent_layer(model)
+    if rnn is None:
+        return []
+    sources = [i for i in model.inputs if i.name != "decoder_inputs"]
+    sequence = keras.Model(sources, called.input)(keras.tree.flatten(inputs))
+    cell = rnn.cell
+    states = [ops.zeros((1, size)) for size in keras.tree.flatten(cell.state_size)]
+    trace = []
+    for t in range(sequence.shape[1]):
+        x = sequence[:1, t]
+        step = {}
+        if not isinstance(cell, layers.SimpleRNNCell):
+            activations, expected = gates(cell, x, states)
+            step["gates"] = {name: float(ops.mean(value)) for name, value in activations.items()}
+        output, states = cell(x, states)
+        states = keras.tree.flatten(states)
+        if step and not np.allclose(expected, output, atol=1e-4):
+            raise ZooError(f"the gates computed from {rnn.name}'s weights do not give its cell's state")
+        step["state_norm"] = float(ops.norm(output))
+        if isinstance(cell, layers.LSTMCell):
+            step["cell_norm"] = float(ops.norm(states[1]))
+        trace.append(step)
+    return trace
+
+
+def attention_weights(model: keras.Model, source, output_ids: list[int], spec: Spec) -> np.ndarray | None:
+    """How much each output step attended to each source step (rows sum to 1), for one example whose output
+    `output_ids` was decoded: the decoder reads them after the start token, and the model's own attention
+    layer gives its scores. None for a model without attention."""
+    if "attention" not in [layer.name for layer in model.layers]:
+        return None
+    attention = model.get_layer("attention")
+    decoder_in = np.array([[decoder_start(spec), *output_ids]], dtype="int32")
+    query, value = keras.Model(model.inputs, attention.input)([source, decoder_in])
+    source_ids = keras.tree.flatten(source)[0]
+    _, scores = attention([query, value], mask=[None, ops.not_equal(source_ids, 0)], return_attention_scores=True)
+    return np.asarray(scores)[0]
