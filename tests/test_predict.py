@@ -155,7 +155,7 @@ def test_bad_runs_and_inputs_get_one_line(trained, zoo_cli, tmp_path):
     (tmp_path / "blank.txt").write_text("\n\n")
     assert "has no inputs" in cli(imdb, "--file", tmp_path / "blank.txt")
     assert cli(imdb, bp, "--input", "x").startswith("error: the runs are of different tasks")
-    assert cli(imdb, "--input", "x", "--beam", "3") == "error: task=imdb takes no --beam option (it takes: none)"
+    assert cli(imdb, "--input", "x", "--beam", "3") == "error: task=imdb takes no --beam option (it takes: --steps)"
     assert "lacks weight" in cli(bp, "--input", "age=52 gender=1 height=168 cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
     assert "weight='heavy' is not a number" in cli(bp, "--input", "age=52 gender=1 height=168 weight=heavy "
                                                                  "cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
