@@ -56,9 +56,7 @@ def cli_args(lines: list[dict], tmp_path) -> list[str]:
 def same_outputs(fresh: dict, saved: dict) -> None:
     assert fresh.keys() == saved.keys()
     for key, value in saved.items():
-        if key in ("probability", "value"):
-            assert fresh[key] == pytest.approx(value, abs=1e-5)
-        elif key == "probabilities":
+        if key in ("probability", "probabilities", "value"):
             assert fresh[key] == pytest.approx(value, abs=1e-5)
         else:
             assert fresh[key] == value
@@ -124,7 +122,27 @@ def test_several_runs_answer_side_by_side(trained, zoo_cli):
     assert sum(("positive (" in line or "negative (" in line) for line in result.stdout.splitlines()) == 2
 
 
-def test_python_api_matches_the_command_line(trained):
+TRAIN_AND_LOAD = """
+import json, zoo
+record = zoo.train(["task=bp", "trainer.epochs=1", "trainer.limit_batches=2", "model.units=8", "trainer.verbose=0"])
+[answer] = zoo.load(record["run"]).predict([
+    "age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1"])
+print(json.dumps({"record": record, "answer": answer}))
+"""
+
+
+def test_a_notebook_trains_and_loads_with_the_command_lines_config(zoo_cli, tmp_path):
+    result = zoo_cli("-c", TRAIN_AND_LOAD, module=None)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    run_dir = tmp_path / out["record"]["run"]
+    assert run_dir.parent == tmp_path / "outputs" / "runs" / "bp" / "gru-one_to_one"
+    assert json.loads((run_dir / "metrics.json").read_text())["test"] == out["record"]["test"]
+    assert "trainer.limit_batches=2" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert out["answer"]["label"] in ("normal", "elevated", "high")
+
+
+def test_python_api_answers_patients_and_any_review(trained):
     loaded = predict.load(trained("bp"))
     [answer] = loaded.predict(["age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1"])
     assert answer["label"] in answer["probabilities"] and sum(answer["probabilities"].values()) == pytest.approx(1)

@@ -9,10 +9,13 @@ few test inputs through the same code at the end of training (predictions.jsonl 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import sys
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from zoo.errors import ZooError
 
@@ -69,10 +72,6 @@ class TrainedRun:
 
 
 def save(run_dir: Path, cfg, task, spec) -> None:
-    import dataclasses
-
-    from omegaconf import OmegaConf
-
     state = {"config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
              "spec": dataclasses.asdict(spec), "task": task.state()}
     (run_dir / PREDICTOR).write_text(json.dumps(state, ensure_ascii=False) + "\n")
@@ -117,7 +116,6 @@ def load(run_dir) -> TrainedRun:
     run_dir = Path(run_dir)
     saved = check_run(run_dir)
     import keras
-    from omegaconf import OmegaConf
 
     import tasks
     from zoo.config import register
