@@ -70,3 +70,14 @@ def test_compare_reads_finished_runs(zoo_cli, tmp_path):
     assert zoo_cli("task=bp", "cell=simple_rnn", *QUICK).returncode == 0
     result = zoo_cli("outputs", "--format", "csv", module="zoo.compare")
     assert result.returncode == 0 and ",one_to_one,simple_rnn," in result.stdout
+
+
+@pytest.mark.parametrize("args,line", [
+    (["cell=rnn"], "error: Could not find 'cell/rnn'; available: gru, lstm, simple_rnn"),
+    (["task=imdb", "topology=one_to_many", *QUICK],
+     "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"),
+])
+def test_the_error_line_is_all_the_console_shows(zoo_cli, args, line):
+    result = zoo_cli(*args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [line]  # no TensorFlow start-up lines, no traceback
