@@ -18,6 +18,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from zoo.config import require_fractions
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
 from zoo.export import class_outputs
@@ -51,6 +52,10 @@ class Config(TaskConfig):
     topology: str = "one_to_one"
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_fractions("task", self, "val_fraction", "test_fraction")
 
 
 def read_table(path) -> pd.DataFrame:

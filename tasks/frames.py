@@ -28,13 +28,16 @@ from zoo.errors import DataError, ZooError
 from zoo.topologies import real_steps
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length
 
-SHA256 = {
-    "train": "bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
-    "dev": "41086e3afc9ae572f899c9123f874d6d04a52e374a3d2ac7a6667ce48e3bf3e3",
-    "test": "29c151eee8846d3f3ef7806c126ecac9932af2317c008c6d6b076c5e14950dbe",
+SHA256 = {  # of the gzipped files (the zoo's shared data) and of the release's own plain files
+    "train": ("bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
+              "3fb78e2b55482c8ee00caa653af436c88c9e5bc9a73ce26e4ae3ddc79d2b7e7b"),
+    "dev": ("41086e3afc9ae572f899c9123f874d6d04a52e374a3d2ac7a6667ce48e3bf3e3",
+            "531a54ff90d6ab12201c5a50c3e78e6ddac4de69abc4bce5d275d3cd29efe2b6"),
+    "test": ("29c151eee8846d3f3ef7806c126ecac9932af2317c008c6d6b076c5e14950dbe",
+             "e266e515a0a7547657ed3d90d9ba46487d6bd251f27ad4269d4e8a427c8555cd"),
 }
-WHERE_TO_GET = ("get en_ewt-ud-{split}.conllu from the r2.16 release of "
-                "https://github.com/UniversalDependencies/UD_English-EWT into ud_english_ewt/ under the data dir")
+RELEASE = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/r2.16/en_ewt-ud-{split}.conllu"
+WHERE_TO_GET = f"get {RELEASE} into ud_english_ewt/ under the data dir"
 
 
 class Tagset(Enum):
@@ -57,8 +60,11 @@ class Config(TaskConfig):
 
 
 def sources(split: str) -> list[Source]:
+    """The gzipped file (checked), a plain file as it is (e.g. an excerpt), or the release's, downloaded."""
     name = f"ud_english_ewt/en_ewt-ud-{split}.conllu"
-    return [Source(name + ".gz", sha256=SHA256[split]), Source(name)]
+    gzipped, plain = SHA256[split]
+    return [Source(name + ".gz", sha256=gzipped), Source(name),
+            Source(name, sha256=plain, url=RELEASE.format(split=split))]
 
 
 def read_conllu(path: Path, tagset: str) -> list[tuple[list[str], list[str]]]:

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate
 from zoo.errors import DataError
 from zoo.export import class_outputs
@@ -42,6 +43,11 @@ class Config(TaskConfig):
     vocabulary_size: int = 10000  # most frequent training words kept; the rest share one OOV id
     max_length: int = 400  # words kept from the start of each review
     val_fraction: float = 0.1  # seeded share of the official train set held out for validation
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive("task", self, "vocabulary_size", "max_length")
+        require_fractions("task", self, "val_fraction")
 
 
 def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:

@@ -86,11 +86,11 @@ class Vocabulary:
         return "".join(self.chars[i - UNKNOWN - 1] if i > UNKNOWN else "\ufffd" for i in ids)
 
 
-def windows(ids: np.ndarray, seq_len: int, limit: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
+def windows(ids: np.ndarray, seq_len: int, limit: Optional[int], part: str = "the text") -> tuple[np.ndarray, np.ndarray]:
     """Consecutive windows of `seq_len` characters and, for each, the next character at every step."""
     count = min((len(ids) - 1) // seq_len, limit or len(ids))
-    if count == 0:
-        raise DataError(f"the text has {len(ids)} characters, fewer than task.seq_len={seq_len} + 1")
+    if count <= 0:
+        raise DataError(f"{part} has {len(ids)} characters, fewer than task.seq_len={seq_len} + 1")
     end = count * seq_len
     return ids[:end].reshape(count, seq_len), ids[1:end + 1].reshape(count, seq_len)
 
@@ -141,14 +141,22 @@ class Task(BaseTask):
         path = self.data_dir / self.cfg.text_file  # an absolute text_file replaces the data dir
         if not path.is_file():
             raise DataError(f"task.text_file: {path.resolve()} does not exist")
-        with open_text(path) as f:
-            return split_text(f.read())
+        try:
+            with open_text(path) as f:
+                text = f.read()
+        except UnicodeDecodeError as e:
+            raise DataError(f"task.text_file: {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        if not text.strip():
+            raise DataError(f"task.text_file: {path} is empty")
+        return split_text(text)
 
     def load(self, batch_size: int):
         texts = self.texts()
         self.test_text = texts["test"]
         self.vocabulary = Vocabulary(texts["train"])
-        data = {name: windows(self.vocabulary.encode(texts[split]), self.cfg.seq_len, self.cfg.limit)
+        source = self.cfg.text_file or "tiny_shakespeare"
+        data = {name: windows(self.vocabulary.encode(texts[split]), self.cfg.seq_len, self.cfg.limit,
+                              f"the {split} part of {source}")
                 for name, split in (("train", "train"), ("val", "validation"), ("test", "test"))}
         spec = Spec(inputs="tokens", input_size=len(self.vocabulary), outputs="next",
                     output_size=len(self.vocabulary))

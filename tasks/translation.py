@@ -26,7 +26,7 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from zoo.config import require_positive
+from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, seeded_split
@@ -64,6 +64,7 @@ class Config(TaskConfig):
     def __post_init__(self):
         super().__post_init__()
         require_positive("task", self, "max_words", "min_count", "beam_size", "max_output_words")
+        require_fractions("task", self, "val_fraction", "test_fraction")
         if self.direction not in DIRECTIONS:
             raise ZooError(f"task.direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
 

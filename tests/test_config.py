@@ -77,6 +77,20 @@ def test_task_limit_must_be_positive(make_config):
         OmegaConf.to_object(make_config("task=bp", "task.limit=0").task)
 
 
+@pytest.mark.parametrize("overrides,message", [
+    (["task=imdb", "task.max_length=0"], "task.max_length must be > 0, got 0"),
+    (["task=imdb", "task.vocabulary_size=-5"], "task.vocabulary_size must be > 0, got -5"),
+    (["task=imdb", "task.val_fraction=1.0"], r"task.val_fraction must be in \(0, 1\), got 1.0"),
+    (["task=bp", "task.val_fraction=0.5", "task.test_fraction=0.5"],
+     "task.val_fraction \\+ test_fraction must be below 1"),
+    (["task=translation", "task.test_fraction=0"], r"task.test_fraction must be in \(0, 1\), got 0"),
+    (["task=shakespeare", "task.seq_len=0"], "task.seq_len must be > 0, got 0"),
+])
+def test_task_sizes_and_shares_are_checked(make_config, overrides, message):
+    with pytest.raises(ZooError, match=message):
+        OmegaConf.to_object(make_config(*overrides).task)
+
+
 def test_valid_configs_convert(make_config):
     cfg = make_config()
     assert isinstance(OmegaConf.to_object(cfg.model), ModelConfig)

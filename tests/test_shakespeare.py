@@ -36,6 +36,19 @@ def test_windows_predict_the_next_character():
         shakespeare.windows(ids[:5], seq_len=5, limit=None)
 
 
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty.txt is empty"),
+    (b"  \n\n", "empty.txt is empty"),
+    ("caf\xe9 au lait\n".encode("latin-1") * 50, "empty.txt is not UTF-8 text"),
+    (b"too short", "the train part of .*empty.txt has 8 characters, fewer than task.seq_len=100 \\+ 1"),
+])
+def test_a_bad_text_file_is_named(tmp_path, content, message):
+    (tmp_path / "empty.txt").write_bytes(content)
+    task = shakespeare.Task(shakespeare.Config(text_file=str(tmp_path / "empty.txt")), tmp_path, seed=0)
+    with pytest.raises(DataError, match=message):
+        task.load(batch_size=4)
+
+
 def test_text_is_split_in_order_like_the_builder():
     parts = shakespeare.split_text("x" * 1000)
     assert [len(parts[s]) for s in ("train", "validation", "test")] == [900, 50, 50]

@@ -1,5 +1,6 @@
 """Task data: loading the committed excerpts, the target definitions, and the errors for bad data."""
 import gzip
+import os
 import tarfile
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import bp, imdb
+from tasks import bp, frames, imdb
 from zoo.data import Source, locate, sha256
 from zoo.errors import DataError
 
@@ -63,6 +64,33 @@ def test_missing_data_names_the_file_the_folder_and_the_source(tmp_path):
     assert "cardio_train/cardio_train.csv.gz" in message and str(tmp_path) in message and "Kaggle" in message
     with pytest.raises(DataError, match="does not exist"):
         locate(tmp_path / "nowhere", [Source("x")], "")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(DataError, match="a_file is a file, not a folder"):
+        locate(tmp_path / "a_file", [Source("x")], "")
+
+
+def test_a_missing_data_dir_is_made_for_a_download(tmp_path):
+    served = tmp_path / "served.bin"
+    served.write_bytes(b"payload")
+    path, _ = locate(tmp_path / "new" / "data", [Source("sub/got.bin", sha256=sha256(served), url=served.as_uri())],
+                     "")
+    assert path == tmp_path / "new" / "data" / "sub" / "got.bin" and path.read_bytes() == b"payload"
+
+
+SHARED_TREEBANK = Path(os.environ.get("ZOO_DATA_DIR", "/nonexistent")) / "ud_english_ewt"
+
+
+@pytest.mark.skipif(not (SHARED_TREEBANK / "en_ewt-ud-test.conllu.gz").exists(),
+                    reason="needs the full treebank under $ZOO_DATA_DIR (CI sets it to the shared data)")
+def test_frames_downloads_a_missing_treebank_file_from_the_release_and_checks_it(tmp_path, monkeypatch):
+    release = tmp_path / "release"
+    release.mkdir()
+    with gzip.open(SHARED_TREEBANK / "en_ewt-ud-test.conllu.gz") as f:
+        (release / "en_ewt-ud-test.conllu").write_bytes(f.read())
+    monkeypatch.setattr(frames, "RELEASE", release.as_uri() + "/en_ewt-ud-{split}.conllu")
+    path, _ = locate(tmp_path / "data", frames.sources("test"), "")
+    assert path == tmp_path / "data" / "ud_english_ewt" / "en_ewt-ud-test.conllu"
+    assert len(frames.read_conllu(path, "upos")) == 2077
 
 
 def test_download_is_checked(tmp_path):

@@ -22,6 +22,15 @@ def require_positive(group: str, cfg, *names: str) -> None:
             raise ZooError(f"{group}.{name} must be > 0, got {value}")
 
 
+def require_fractions(group: str, cfg, *names: str) -> None:
+    """Shares of a dataset (e.g. validation and test) that must each be in (0, 1) and leave some to train on."""
+    for name in names:
+        if not 0 < getattr(cfg, name) < 1:
+            raise ZooError(f"{group}.{name} must be in (0, 1), got {getattr(cfg, name)}")
+    if sum(getattr(cfg, name) for name in names) >= 1:
+        raise ZooError(f"{group}.{' + '.join(names)} must be below 1, leaving examples to train on")
+
+
 class Attention(Enum):
     none = "the decoder sees the source only through the encoder's final state"
     luong = "multiplicative (dot-product) scores, keras.layers.Attention"

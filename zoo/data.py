@@ -54,8 +54,11 @@ def download(url: str, dest: Path, expected: str, timeout: float = 30) -> None:
 def locate(data_dir: Path, sources: list[Source], where_to_get: str) -> tuple[Path, Source]:
     """The first source present under `data_dir` (checked), else the first downloadable one fetched there."""
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataError(f"data dir {data_dir.resolve()} does not exist; set paths.data_dir or $ZOO_DATA_DIR")
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"data dir {data_dir.resolve()} is a file, not a folder; set paths.data_dir or $ZOO_DATA_DIR")
+    if not data_dir.exists() and not any(source.url for source in sources):
+        raise DataError(f"data dir {data_dir.resolve()} does not exist; set paths.data_dir or $ZOO_DATA_DIR "
+                        f"({where_to_get})")
     for source in sources:
         path = data_dir / source.path
         if path.exists():
@@ -71,6 +74,8 @@ def locate(data_dir: Path, sources: list[Source], where_to_get: str) -> tuple[Pa
                 return path, source
             except OSError as e:  # no network, unwritable data dir
                 download_errors.append(f"download from {source.url} failed ({e})")
+            except DataError as e:  # a checksum that does not match
+                download_errors.append(str(e))
     expected = " or ".join(s.path for s in sources)
     tried = "; ".join(download_errors) + "; " if download_errors else ""
     raise DataError(f"missing {expected} under {data_dir.resolve()}; {tried}{where_to_get}")
