@@ -18,6 +18,7 @@ from zoo.errors import ZooError  # noqa: E402
 
 EXAMPLE_PATIENT = {"age": 52, "gender": 1, "height": 168, "weight": 81, "cholesterol": 1, "gluc": 1, "smoke": 0,
                    "alco": 0, "active": 1}
+STEPPED = ("imdb", "frames", "translation")  # tasks whose answers carry gate and state steps
 PLACEHOLDERS = {"imdb": "It was not great, but I recommend it.", "frames": "The old man the boats .",
                 "translation": "I would like a cup of coffee.", "shakespeare": "ROMEO:"}
 
@@ -68,15 +69,18 @@ def gate_chart(run, output):
     steps = output.get("steps")
     if not steps or "state_norm" not in steps[0]:
         return None
-    figure, (gates, norms) = plt.subplots(2, 1, figsize=(4.5, 4), sharex=True)
-    for name in steps[0].get("gates", {}):
-        gates.plot([s["gates"][name] for s in steps], marker=".", label=name)
-    gates.set(ylim=(0, 1), ylabel="mean gate", title=run.name)
-    if steps[0].get("gates"):
-        gates.legend(fontsize=7)
-    for name in ("state_norm", "cell_norm"):
+    gated = "gates" in steps[0]
+    figure, axes = plt.subplots(2 if gated else 1, 1, figsize=(4.5, 4 if gated else 2.4), sharex=True, squeeze=False)
+    norms = axes[-1, 0]
+    if gated:
+        for name in steps[0]["gates"]:
+            axes[0, 0].plot([s["gates"][name] for s in steps], marker=".", label=name)
+        axes[0, 0].set(ylim=(0, 1), ylabel="mean gate")
+        axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_title(run.name, fontsize=9)
+    for name, label in (("state_norm", "hidden state ‖h‖"), ("cell_norm", "cell state ‖c‖")):
         if name in steps[0]:
-            norms.plot([s[name] for s in steps], marker=".", label=name.replace("_norm", " state ‖·‖"))
+            norms.plot([s[name] for s in steps], marker=".", label=label)
     norms.legend(fontsize=7)
     norms.set_xticks(range(len(steps)), [s["token"] for s in steps], rotation=45, ha="right", fontsize=7)
     figure.tight_layout()
@@ -162,16 +166,18 @@ def page(runs):
         else:
             fields = [gr.Textbox(label="input", placeholder=PLACEHOLDERS.get(task, ""), elem_id="input-text")]
         submit = gr.Button("Answer", variant="primary", elem_id="submit")
-        answers, gates, attention = [], [], []
         with gr.Row():
+            answers = []
             for i, run in enumerate(runs):
                 with gr.Column():
                     gr.Markdown(header(run))
                     answers.append(gr.Markdown(elem_id=f"answer-{i}", elem_classes=["answer"]))
-                    gates.append(gr.Plot(show_label=False, elem_id=f"gates-{i}"))
-                    attention.append(gr.Plot(show_label=False, elem_id=f"attention-{i}"))
-        chart = gr.Plot(label="after each word", elem_id="per-word")
+        chart = gr.Plot(label="after each word", elem_id="per-word", visible=task == "imdb")
         extra = gr.HTML(elem_id="per-step")
+        with gr.Row(visible=task in STEPPED):  # the first recurrent layer, step by step
+            gates = [gr.Plot(show_label=False, elem_id=f"gates-{i}") for i in range(len(runs))]
+        with gr.Row(visible=task == "translation"):
+            attention = [gr.Plot(show_label=False, elem_id=f"attention-{i}") for i in range(len(runs))]
 
         def respond(*values):
             if task == "bp":
