@@ -278,3 +278,8 @@ def test_generated_characters_come_with_their_probabilities(trained):
     [answer] = loaded.predict(["ROMEO:"], length=12, steps=True)
     assert "".join(s["token"] for s in answer["steps"]) == answer["text"] and len(answer["text"]) == 12
     assert all(0 < s["probability"] <= 1 for s in answer["steps"])
+
+
+def test_the_demo_refuses_runs_of_different_tasks(trained, zoo_cli):
+    line = error_line(zoo_cli(str(trained("imdb")), str(trained("bp")), module="zoo.demo"))
+    assert line.startswith("error: the runs are of different tasks") and "imdb" in line and "bp" in line

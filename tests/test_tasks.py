@@ -102,6 +102,7 @@ def test_download_is_checked(tmp_path):
     bad = Source("bad.bin", sha256="0" * 64, url=served.as_uri())
     with pytest.raises(DataError, match="corrupt or a different version"):
         locate(tmp_path, [bad], "")
+    assert not (tmp_path / "bad.bin").exists() and not (tmp_path / "bad.bin.part").exists()  # nothing left behind
 
 
 @pytest.mark.parametrize("ap_hi,ap_lo,category", [

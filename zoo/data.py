@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +43,24 @@ def verify(path: Path, expected: Optional[str]) -> None:
 
 
 def download(url: str, dest: Path, expected: str, timeout: float = 30) -> None:
+    """Fetch `url` into `dest` with its progress on stderr, checked before it takes its name: a failed or
+    corrupt download leaves nothing behind (no `.part` file, no `dest`)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-        shutil.copyfileobj(response, out)
-    verify(partial, expected)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            total, copied = int(response.headers.get("Content-Length") or 0), 0
+            while block := response.read(1 << 20):
+                out.write(block)
+                copied += len(block)
+                of = f" of {total / 1e6:.1f}" if total else ""
+                print(f"\rdownloading {url}: {copied / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
+        if copied:
+            print(file=sys.stderr)
+        verify(partial, expected)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.rename(dest)
 
 
