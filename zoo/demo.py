@@ -93,8 +93,8 @@ def attention_chart(run, output):
     if "attention" not in output:
         return None
     weights = output["attention"]
-    figure, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(weights, cmap="Blues", vmin=0, vmax=1)
+    figure, ax = plt.subplots(figsize=(4.5, min(1.5 + 0.25 * len(weights), 8)))
+    ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(output["source_tokens"])), output["source_tokens"], rotation=45, ha="right")
     ax.set_yticks(range(len(output["output_tokens"])), output["output_tokens"])
     ax.set_title(f"{run.name}: attention", fontsize=9)
