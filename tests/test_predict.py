@@ -1,12 +1,15 @@
 """Using trained runs on new input: `zoo.predict` in a fresh process answers raw inputs as the run did."""
 import json
+import os
+import re
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo import predict, topologies
+from zoo import export, predict, topologies
+from zoo.errors import ZooError
 from zoo.runner import run
 
 QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
@@ -21,21 +24,25 @@ TASKS = {  # task -> overrides for a short run on the test excerpts or a small g
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """task -> the folder of a short finished run of it (trained once for this module)."""
+    """task -> the folder of a short finished run of it, trained once for all test workers."""
     from conftest import ROOT, TINY
+    from filelock import FileLock
     from hydra import compose, initialize_config_dir
 
-    folders = {}
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "trained_runs"  # one per session
 
     def get(task: str):
-        if task not in folders:
-            with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-                cfg = compose("config", overrides=[*TINY, f"task={task}", *QUICK, *TASKS[task]])
-            folders[task] = tmp_path_factory.mktemp(task)
-            run(cfg, folders[task])
-        return folders[task]
+        folder = shared / task
+        with FileLock(f"{folder}.lock"):
+            if not (folder / predict.PREDICTOR).exists():
+                with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+                    cfg = compose("config", overrides=[*TINY, f"task={task}", *QUICK, *TASKS[task]])
+                folder.mkdir(parents=True, exist_ok=True)
+                run(cfg, folder)
+        return folder
 
     return get
 
@@ -112,14 +119,14 @@ def test_raw_inputs_get_the_labels_and_tags_of_the_evaluation(trained):
                 assert output["label"] == ["normal", "elevated", "high"][answers[key(standardized)]]
 
 
-def test_several_runs_answer_side_by_side(trained, zoo_cli):
+def test_several_runs_answer_side_by_side(trained, capsys):
     run_dir = trained("imdb")
-    result = zoo_cli(str(run_dir), str(run_dir), "--input", "It was not great, but I recommend it.",
-                     "--input", "dreadful", module="zoo.predict")
-    assert result.returncode == 0, result.stderr
-    header = next(line for line in result.stdout.splitlines() if line.startswith("input"))
-    assert header.count("gru-many_to_one") == 2
-    assert sum(("positive (" in line or "negative (" in line) for line in result.stdout.splitlines()) == 2
+    predict.main([str(run_dir), str(run_dir), "--input", "It was not great, but I recommend it.",
+                  "--input", "dreadful"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("input") and table[0].count("gru-many_to_one") == 2
+    answers = [re.findall(r"(?:positive|negative) \(\d\.\d\d\)", line) for line in table[2:]]
+    assert [len(a) for a in answers] == [2, 2]  # each input: a label and its probability per run
 
 
 TRAIN_AND_LOAD = """
@@ -150,15 +157,16 @@ def test_python_api_answers_patients_and_any_review(trained):
     assert all(set(r["probabilities"]) == {"negative", "positive"} for r in review)
 
 
-def error_line(result) -> str:
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    return line
-
-
-def test_bad_runs_and_inputs_get_one_line(trained, zoo_cli, tmp_path):
+def test_bad_runs_and_inputs_get_one_line(trained, capsys, tmp_path):
     imdb, bp, captioning = trained("imdb"), trained("bp"), trained("captioning")
-    cli = lambda *args: error_line(zoo_cli(*map(str, args), module="zoo.predict"))  # noqa: E731
+
+    def cli(*args) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            predict.main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        assert exit_.value.code == 1 and captured.out == "" and len(captured.err.splitlines()) == 1
+        return captured.err.strip()
+
     assert cli(tmp_path, "--input", "x") == f"error: {tmp_path} is not a run folder and holds no finished runs"
     old = tmp_path / "old"
     old.mkdir()
@@ -183,6 +191,12 @@ def test_bad_runs_and_inputs_get_one_line(trained, zoo_cli, tmp_path):
     assert "the test split has examples 0 to" in cli(captioning, "--example", "100000")
 
 
+def test_a_bad_run_is_the_only_line_on_the_console(zoo_cli, tmp_path):
+    result = zoo_cli(str(tmp_path), "--input", "x", module="zoo.predict")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"error: {tmp_path} is not a run folder and holds no finished runs"]
+
+
 def test_an_image_file_is_captioned_as_its_pixels_are(trained, tmp_path):
     loaded = predict.load(trained("captioning"))
     pixels = np.round(loaded.task.test_image(3) * 255)  # what an 8-bit PNG of the test image holds
@@ -203,8 +217,7 @@ print(json.dumps({name: tensor.numpy().tolist() for name, tensor in served.items
 @pytest.mark.parametrize("task", ["imdb", "bp", "frames"])
 def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, task, zoo_cli, tmp_path):
     run_dir = trained(task)
-    result = zoo_cli(str(run_dir), "--out", str(tmp_path / "saved"), module="zoo.export")
-    assert result.returncode == 0, result.stderr
+    export.export(run_dir, tmp_path / "saved")
     lines = saved_predictions(run_dir)
     loaded = predict.load(run_dir)
     raw = [line["input"] for line in lines]
@@ -221,13 +234,14 @@ def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, tas
             assert served["label"][i] == expected["label"]
             assert served["probability"][i] == pytest.approx(expected["probability"], abs=1e-5)
             assert served["probabilities"][i] == pytest.approx(list(expected["probabilities"].values()), abs=1e-5)
-    assert error_line(zoo_cli(str(run_dir), "--out", str(tmp_path / "saved"), module="zoo.export")) == \
-        f"error: {tmp_path / 'saved'} exists; give --out a new folder"
+    with pytest.raises(ZooError, match=f"{tmp_path / 'saved'} exists; give --out a new folder"):
+        export.export(run_dir, tmp_path / "saved")
 
 
-def test_generation_tasks_are_not_exported(trained, zoo_cli, tmp_path):
-    line = error_line(zoo_cli(str(trained("memory")), "--out", str(tmp_path / "saved"), module="zoo.export"))
-    assert line.startswith("error: task=memory is not exported") and not (tmp_path / "saved").exists()
+def test_generation_tasks_are_not_exported(trained, tmp_path):
+    with pytest.raises(ZooError, match="task=memory is not exported"):
+        export.export(trained("memory"), tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()
 
 
 def test_per_step_probabilities_end_in_the_answer_and_gates_are_the_cells(trained):
@@ -280,6 +294,10 @@ def test_generated_characters_come_with_their_probabilities(trained):
     assert all(0 < s["probability"] <= 1 for s in answer["steps"])
 
 
-def test_the_demo_refuses_runs_of_different_tasks(trained, zoo_cli):
-    line = error_line(zoo_cli(str(trained("imdb")), str(trained("bp")), module="zoo.demo"))
+def test_the_demo_refuses_runs_of_different_tasks(trained, capsys):
+    from zoo import demo
+
+    with pytest.raises(SystemExit):
+        demo.main([str(trained("imdb")), str(trained("bp"))])
+    [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: the runs are of different tasks") and "imdb" in line and "bp" in line
