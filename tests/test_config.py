@@ -113,6 +113,12 @@ def test_experiment_preset_is_a_sweep(make_config):
     assert dict(cfg.hydra.sweeper.params) == {"task": "imdb,bp", "cell": "simple_rnn,lstm,gru"}
 
 
+def test_frames_regularized_preset_is_the_measured_tagger():
+    cfg = compose_config(["experiment=frames_regularized"])
+    assert (cfg.task.name, cfg.cell.name, cfg.model.char_units, cfg.model.dropout, cfg.model.word_dropout,
+            cfg.model.units, cfg.trainer.epochs) == ("frames", "gru", 64, 0.5, 0.25, 128, 15)
+
+
 def test_imdb_fast_preset_sets_the_searched_gru():
     cfg = compose_config(["experiment=imdb_fast"])
     assert (cfg.task.name, cfg.cell.name, cfg.model.embedding_dim, cfg.model.dropout) == ("imdb", "gru", 32, 0.0)

@@ -63,7 +63,7 @@ class Task:
     outputs: ClassVar[str]
     primary_metric: ClassVar[str] = "accuracy"
     primary_goal: ClassVar[str] = "max"
-    target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (README)
+    target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (docs/results.md)
 
     def __init__(self, cfg: TaskConfig, data_dir: Path, seed: int):
         self.cfg = cfg
@@ -167,7 +167,7 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
 
     tf.data's autotuning is off: its background thread sleeps for periods that double up to a minute, and
     deleting an iterator (at the end of every epoch) waited for that sleep, which stalled training for 10, 20
-    or 40 s at a time (README, Speed). Nor is there a `prefetch`: batches come from memory in microseconds.
+    or 40 s at a time (docs/speed.md). Nor is there a `prefetch`: batches come from memory in microseconds.
 
     With `max_length`, examples are variable-length sequences (the first tensor of an example sets its length):
     they are batched with others of similar length and padded with 0 to the longest in the batch, so short
