@@ -301,3 +301,11 @@ def test_the_demo_refuses_runs_of_different_tasks(trained, capsys):
         demo.main([str(trained("imdb")), str(trained("bp"))])
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("error: the runs are of different tasks") and "imdb" in line and "bp" in line
+
+
+def test_the_predict_benchmark_answers_every_test_input(trained):
+    from zoo import bench
+
+    row = bench.predict_speed(trained("bp"), count=None)
+    assert row["task"] == "bp" and row["inputs"] == 59 and row["cold_start_s"] > 0 and row["answers_per_s"] > 0
+    assert 0 <= row["right"] <= 1

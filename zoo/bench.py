@@ -189,8 +189,8 @@ def predict_speed(run_dir: Path, count: int | None) -> dict:
         correct = float(np.mean([a == r for a, r in pairs]))
     elif "label" in answers[0] or "text" in answers[0]:
         field = "label" if "label" in answers[0] else "text"
-        correct = float(np.mean([answer[field] in (r if isinstance(r, list) else [r])  # translations: any reference
-                                 for answer, r in zip(answers, right)]))
+        correct = float(np.mean([answer[field].lower() in [x.lower() for x in (r if isinstance(r, list) else [r])]
+                                 for answer, r in zip(answers, right)]))  # translations: any reference, any case
     else:
         correct = None
     return {"run": str(run_dir), "task": record["task"], "cell": record["cell"], "inputs": len(inputs),
