@@ -15,5 +15,8 @@ def module(name: str):
 
 
 def create(cfg: DictConfig):
-    """The `Task` of a composed run config: its `task` settings, `paths.data_dir` and `seed`."""
-    return module(cfg.task.name).Task(OmegaConf.to_object(cfg.task), Path(cfg.paths.data_dir), cfg.seed)
+    """The `Task` of a run config (composed, or read back from a run folder): its `task` settings checked
+    against the task's `Config`, `paths.data_dir` and `seed`."""
+    task = module(cfg.task.name)
+    settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(task.Config), cfg.task))
+    return task.Task(settings, Path(cfg.paths.data_dir), cfg.seed)

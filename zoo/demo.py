@@ -139,12 +139,9 @@ def views(runs, raw, outputs) -> tuple:
 
 
 def answer_all(runs, raw) -> tuple:
-    import inspect
-
     outputs = []
     for run in runs:
-        steps = "steps" in inspect.signature(run.task.answer).parameters
-        [output] = run.predict([raw], **({"steps": True} if steps else {}))
+        [output] = run.predict([raw], **({"steps": True} if "steps" in run.options else {}))
         outputs.append(output)
     return views(runs, raw, outputs)
 
@@ -206,13 +203,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     try:
-        from zoo.predict import check_run, load, run_folders
+        from zoo.predict import load, runs_of_one_task
 
-        folders = run_folders(args.runs)
-        names = {folder: check_run(folder)["config"]["task"]["name"] for folder in folders}
-        if len(set(names.values())) > 1:
-            raise ZooError("the runs are of different tasks (" + ", ".join(
-                f"{folder}: {name}" for folder, name in names.items()) + "); give runs of one task")
+        folders = runs_of_one_task(args.runs)
         try:
             import gradio as gr
         except ImportError:

@@ -35,14 +35,18 @@ class TrainedRun:
     def name(self) -> str:
         return f"{self.cfg.cell.name}-{self.topology}"
 
+    @property
+    def options(self) -> list[str]:
+        """The options the task's `answer` takes (beam, steps, ...), after the run and the inputs."""
+        return list(inspect.signature(self.task.answer).parameters)[2:]
+
     def predict(self, inputs: list, **options) -> list[dict]:
         """One dict of output fields per input (see each task's `answer`); text inputs are parsed first."""
         if not inputs:
             raise ZooError("no input given")
-        accepted = inspect.signature(self.task.answer).parameters
         for name in options:
-            if name not in accepted:
-                takes = ", ".join(f"--{option}" for option in list(accepted)[2:]) or "none"
+            if name not in self.options:
+                takes = ", ".join(f"--{option}" for option in self.options) or "none"
                 raise ZooError(f"task={self.cfg.task.name} takes no --{name} option (it takes: {takes})")
         parsed = [self.task.parse(item) if isinstance(item, str) else item for item in inputs]
         return self.task.answer(self, parsed, **options)
@@ -93,7 +97,7 @@ def as_json(raw):
 
 
 def check_run(run_dir: Path) -> dict:
-    """The saved predictor state of a finished run; one line of why not otherwise. Needs no TensorFlow."""
+    """The saved predictor state of a finished run; one line of why not otherwise, before any model loads."""
     record_path = run_dir / "metrics.json"
     if not record_path.is_file():
         raise ZooError(f"{run_dir} is not a run folder (it has no metrics.json)")
@@ -118,15 +122,12 @@ def load(run_dir) -> TrainedRun:
     import keras
 
     import tasks
-    from zoo.config import register
     from zoo.task import Spec
 
-    register()
     cfg = OmegaConf.create(saved["config"])
     spec = saved["spec"]
     spec = Spec(**{**spec, "image_shape": tuple(spec["image_shape"]) if spec["image_shape"] else None})
-    task_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(tasks.module(cfg.task.name).Config), cfg.task))
-    task = tasks.module(cfg.task.name).Task(task_cfg, Path(cfg.paths.data_dir), cfg.seed)
+    task = tasks.create(cfg)
     task.restore(saved["task"])
     try:
         model = keras.models.load_model(run_dir / "model.keras")
@@ -147,6 +148,16 @@ def run_folders(paths: list[str]) -> list[Path]:
         if not finished:
             raise ZooError(f"{given} is not a run folder and holds no finished runs")
         folders.extend(finished)
+    return folders
+
+
+def runs_of_one_task(paths: list[str]) -> list[Path]:
+    """The finished run folders that `paths` mean (see `run_folders`), all checked, refused unless one task's."""
+    folders = run_folders(paths)
+    names = {folder: check_run(folder)["config"]["task"]["name"] for folder in folders}
+    if len(set(names.values())) > 1:
+        raise ZooError("the runs are of different tasks (" + ", ".join(
+            f"{folder}: {name}" for folder, name in names.items()) + "); give runs of one task")
     return folders
 
 
@@ -231,12 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                              "attention weights, each generated character's probability")
     args = parser.parse_args(argv)
     try:
-        folders = run_folders(args.runs)
-        saved = {folder: check_run(folder) for folder in folders}  # every folder checked before TensorFlow loads
-        task_names = {folder: state["config"]["task"]["name"] for folder, state in saved.items()}
-        if len(set(task_names.values())) > 1:
-            raise ZooError("the runs are of different tasks (" + ", ".join(
-                f"{folder}: {name}" for folder, name in task_names.items()) + "); give runs of one task")
+        folders = runs_of_one_task(args.runs)  # every folder checked before any model loads
         inputs = read_inputs(args)
         runs = [load(folder) for folder in folders]
         answers = [run.predict(inputs, **options(args)) for run in runs]
