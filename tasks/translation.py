@@ -193,11 +193,12 @@ class Task(BaseTask):
                                    split_sources.items()})
 
     def encode_source(self, sentence: str) -> list[int]:
-        return [self.source_ids.get(w, 1) for w in tokenize(sentence)]
+        """Source word ids; a sentence with no words reads as one unknown word (a sequence needs a step)."""
+        return [self.source_ids.get(w, 1) for w in tokenize(sentence)] or [1]
 
     def translate(self, predict, sentences: list[str]) -> list[list[int]]:
         """Decoded target ids, in batches of similar length (short batches finish early), in the input order."""
-        sources = [self.encode_source(sentence) or [1] for sentence in sentences]  # nothing to read: one unknown
+        sources = [self.encode_source(sentence) for sentence in sentences]
         outputs = [[]] * len(sentences)
         for batch in by_length(sources):
             for i, tokens in zip(batch, predict(keras.utils.pad_sequences([sources[i] for i in batch], padding="post"))):
@@ -216,7 +217,7 @@ class Task(BaseTask):
         answers = [{"text": detokenize([self.target_words[t] for t in ids])} for ids in outputs]
         if steps:  # source words against output words, and the encoder's gates
             for answer, sentence, ids in zip(answers, sentences, outputs):
-                source = np.array([self.encode_source(sentence) or [1]])
+                source = np.array([self.encode_source(sentence)])
                 weights = run.attention(source, ids)
                 answer["source_tokens"] = [self.source_words[i] for i in source[0]]
                 answer["output_tokens"] = [self.target_words[t] for t in ids]
