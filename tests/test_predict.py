@@ -83,9 +83,9 @@ def test_a_fresh_process_answers_the_test_inputs_as_the_run_did(trained, task, z
         same_outputs(answer["output"], line["output"])
 
 
-def evaluation_answers(run_dir) -> dict:
-    """What the run's own evaluation path predicts (the task's test dataset through topologies.predict), keyed
-    by each example's token ids or features, from a task loaded from the training data."""
+def evaluation_answers(run_dir) -> tuple:
+    """The task loaded from the training data, and what the run's own evaluation path predicts (the task's test
+    dataset through topologies.predict), keyed by each example's token ids or features."""
     trained_run = predict.load(run_dir)
     task = trained_run.task
     spec, splits = task.load(batch_size=16)  # the training data again, read as in training
