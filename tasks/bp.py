@@ -14,15 +14,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-import tensorflow as tf
-from sklearn.ensemble import HistGradientBoostingClassifier
 
+from zoo import lazy_import
 from zoo.config import require_fractions
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
 from zoo.export import class_outputs
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, class_answer, seeded_split
+
+pd = lazy_import("pandas")
+tf = lazy_import("tensorflow")
 
 SOURCES = [
     Source("cardio_train/cardio_train.csv.gz",
@@ -159,6 +160,8 @@ class Task(BaseTask):
 
     def extras(self) -> dict:
         """Where the RNN stands: gradient-boosted trees on the same split and features."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         baseline = HistGradientBoostingClassifier(random_state=self.seed).fit(*self.arrays["train"])
         return {
             "baseline": "HistGradientBoostingClassifier",

@@ -20,20 +20,17 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-import keras
-import matplotlib
 import numpy as np
-import sacrebleu
-import tensorflow as tf
-from sklearn.datasets import load_digits
 
+from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.data import open_text
 from zoo.errors import DataError
 from zoo.task import SAMPLES, Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+keras = lazy_import("keras")
+sacrebleu = lazy_import("sacrebleu")
+tf = lazy_import("tensorflow")
 
 DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
 COLOURS = {"red": (1.0, 0.1, 0.1), "green": (0.1, 0.8, 0.1), "blue": (0.1, 0.2, 1.0), "yellow": (1.0, 0.9, 0.1)}
@@ -141,6 +138,8 @@ class Task(BaseTask):
         if self.cfg.dataset == Dataset.shapes:
             parts = {name: shape_scenes(n, rng) for name, n in counts.items()}
         else:
+            from sklearn.datasets import load_digits
+
             digits = load_digits()
             self.pools = seeded_split(len(digits.images), self.seed, None, val=0.2, test=0.2)
             parts = {name: digit_strips(digits.images[self.pools[name]] / 16.0, digits.target[self.pools[name]], n,
@@ -234,9 +233,12 @@ class Task(BaseTask):
                 "exact_match": float(np.mean([o == r for o, r in zip(outputs, references)]))}
 
     def plot_samples(self, samples: list[dict], path: Path) -> None:
+        from matplotlib.figure import Figure
+
         columns = 4
         rows = -(-len(samples) // columns)
-        figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2 * rows), squeeze=False)
+        figure = Figure(figsize=(4 * columns, 2 * rows))
+        axes = figure.subplots(rows, columns, squeeze=False)
         for ax, sample, image in zip(axes.flat, samples, self.test_images):
             ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
             colour = "green" if sample["output"] == sample["reference"] else "red"
@@ -245,7 +247,6 @@ class Task(BaseTask):
             ax.axis("off")
         figure.tight_layout()
         figure.savefig(path, dpi=80)
-        plt.close(figure)
 
 
 def tokenize(caption: str) -> list[str]:

@@ -17,16 +17,16 @@ from enum import Enum
 from pathlib import Path
 
 import conllu
-import keras
 import numpy as np
-import tensorflow as tf
-from sklearn.metrics import classification_report
 
+from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
-from zoo.topologies import real_steps
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length
+
+keras = lazy_import("keras")
+tf = lazy_import("tensorflow")
 
 SHA256 = {  # of the gzipped files (the zoo's shared data) and of the release's own plain files
     "train": ("bd47e08c9e18ec12d319e84df2ccdb272ff6de1d0dba5761117d3caf8b358f7b",
@@ -205,6 +205,10 @@ class Task(BaseTask):
                                 (("sentence", self.words, words), ("gold", self.tags, right),
                                  ("predicted", self.tags, guessed))})
         (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
+        from sklearn.metrics import classification_report
+
+        from zoo.topologies import real_steps
+
         gold, predicted = real_steps(steps)
         labels = list(range(1, len(self.tags)))
         report = classification_report(gold, predicted, labels=labels, target_names=self.tags[1:],

@@ -12,16 +12,17 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 
+from zoo import lazy_import
 from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate
 from zoo.errors import DataError
 from zoo.export import class_outputs
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, class_answer, seeded_split
+
+keras = lazy_import("keras")
+tf = lazy_import("tensorflow")
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCES = [
@@ -92,7 +93,7 @@ class Task(BaseTask):
         test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
         parts["test"] = (texts[test], labels[test])
 
-        self.vectorize = layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
+        self.vectorize = keras.layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
         self.vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
         self.test_reviews = parts["test"]
 
@@ -115,7 +116,7 @@ class Task(BaseTask):
         return {"vocabulary": [str(word) for word in self.vectorize.get_vocabulary()]}
 
     def restore(self, state: dict) -> None:
-        self.vectorize = layers.TextVectorization(vocabulary=state["vocabulary"], ragged=True)
+        self.vectorize = keras.layers.TextVectorization(vocabulary=state["vocabulary"], ragged=True)
 
     def answer(self, run, reviews: list[str], steps: bool = False) -> list[dict]:
         ids = [review or [1] for review in self.token_ids(tf.constant(reviews)).to_list()]  # nothing known: [UNK]

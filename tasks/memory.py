@@ -16,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.errors import DataError
 from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes
+
+keras = lazy_import("keras")
+tf = lazy_import("tensorflow")
 
 QUERY = 1  # token ids: 0 padding, 1 the query, then the symbols, then the distractors
 DISTRACTORS = 8

@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
 from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+
+keras = lazy_import("keras")
+tf = lazy_import("tensorflow")
 
 PAD, UNKNOWN = 0, 1  # character ids: then the training text's characters, sorted
 SOURCE = "tinyshakespeare/input.txt"
@@ -115,19 +117,6 @@ def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: flo
     return ids, chosen
 
 
-class WriteSamples(keras.callbacks.Callback):
-    def __init__(self, task: "Task", path: Path):
-        super().__init__()
-        self.task, self.path = task, path
-
-    def on_epoch_end(self, epoch, logs=None):
-        cfg, vocabulary = self.task.cfg, self.task.vocabulary
-        ids, _ = sample(self.model, vocabulary.encode(cfg.prompt), cfg.sample_chars, cfg.temperature, cfg.seq_len,
-                        np.random.default_rng(self.task.seed + epoch))
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(f"=== epoch {epoch + 1}, temperature {cfg.temperature} ===\n{vocabulary.decode(ids)}\n\n")
-
-
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "next"
@@ -170,7 +159,17 @@ class Task(BaseTask):
                             sizes={name: len(x) for name, (x, _) in data.items()})
 
     def callbacks(self, run_dir: Path) -> list:
-        return [WriteSamples(self, run_dir / "samples.txt")]
+        """After every epoch, a sample continuing task.prompt is appended to samples.txt."""
+
+        def write_sample(epoch, logs=None):
+            cfg = self.cfg
+            ids, _ = sample(writer.model, self.vocabulary.encode(cfg.prompt), cfg.sample_chars, cfg.temperature,
+                            cfg.seq_len, np.random.default_rng(self.seed + epoch))
+            with open(run_dir / "samples.txt", "a", encoding="utf-8") as f:
+                f.write(f"=== epoch {epoch + 1}, temperature {cfg.temperature} ===\n{self.vocabulary.decode(ids)}\n\n")
+
+        writer = keras.callbacks.LambdaCallback(on_epoch_end=write_sample)
+        return [writer]
 
     def extras(self) -> dict:
         return {"characters": len(self.vocabulary.chars)}

@@ -21,15 +21,17 @@ from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-import keras
 import numpy as np
-import sacrebleu
-import tensorflow as tf
 
+from zoo import lazy_import
 from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
 from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, seeded_split
+
+keras = lazy_import("keras")
+sacrebleu = lazy_import("sacrebleu")
+tf = lazy_import("tensorflow")
 
 KERAS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
 SOURCES = [

@@ -72,12 +72,30 @@ def test_compare_reads_finished_runs(zoo_cli, tmp_path):
     assert result.returncode == 0 and ",one_to_one,simple_rnn," in result.stdout
 
 
+PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
+                                   "atexit.register(lambda: print('tensorflow.python' in sys.modules)); ")
+
+
 @pytest.mark.parametrize("args,line", [
     (["cell=rnn"], "error: Could not find 'cell/rnn'; available: gru, lstm, simple_rnn"),
     (["task=imdb", "topology=one_to_many", *QUICK],
      "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"),
+    (["task=imdb", "task.max_length=0"], "error: task.max_length must be > 0, got 0"),
+    (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
+    (["trainer.epochs=abc"], "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could "
+                             "not be converted to Integer"),
 ])
-def test_the_error_line_is_all_the_console_shows(zoo_cli, args, line):
-    result = zoo_cli(*args)
-    assert result.returncode == 1 and result.stdout == ""
+def test_config_errors_are_all_the_console_shows_and_come_before_tensorflow(zoo_cli, tmp_path, args, line):
+    code = f"{PRINT_WHETHER_TENSORFLOW_LOADED} sys.argv[1:] = {args!r}; runpy.run_module('zoo', run_name='__main__')"
+    result = zoo_cli("-c", code, module=None)
+    assert result.returncode == 1
     assert result.stderr.splitlines() == [line]  # no TensorFlow start-up lines, no traceback
+    assert result.stdout == "False\n"  # answered without loading TensorFlow
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # and no run folder left behind
+
+
+def test_a_data_error_is_all_the_console_shows(zoo_cli, tmp_path):
+    result = zoo_cli("task=bp", f"paths.data_dir={tmp_path}", *QUICK)
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: missing cardio_train/cardio_train.csv.gz")

@@ -12,7 +12,7 @@ import tasks
 
 from zoo import topologies
 from zoo.cells import CELLS
-from zoo.config import Attention
+from zoo.config import Attention, check_combination, supported_topologies
 from zoo.errors import IncompatibleTopology, ZooError
 from zoo.task import Spec
 
@@ -253,10 +253,10 @@ def test_decode_respects_the_length_cap():
     ("image", "tokens", ["seq2seq", "one_to_many"]),
 ])
 def test_supported_topologies(inputs, outputs, valid):
-    assert topologies.supported_topologies(inputs, outputs) == valid
+    assert supported_topologies(inputs, outputs) == valid
     for name in set(topologies.BUILDERS) - set(valid):
         with pytest.raises(IncompatibleTopology, match=f"cannot use topology={name}.*valid: {', '.join(valid)}"):
-            topologies.check(name, "x", inputs, outputs)
+            check_combination(name, "x", inputs, outputs)
 
 
 @pytest.fixture

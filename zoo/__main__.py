@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from zoo import resume
-from zoo.config import register
+from zoo.config import checked, register
 from zoo.errors import ZooError
 
 register()
@@ -21,22 +21,26 @@ SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's choice
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Returns the best epoch's validation primary metric: the objective of hyperparameter sweeps."""
-    from zoo.runner import run  # TensorFlow loads here, after Hydra has checked the config
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if hydra_cfg.mode == RunMode.RUN and cfg.trainer.resume == "auto":
-        earlier = resume.earlier_run(run_dir, cfg)
-        if earlier is not None:
-            shutil.rmtree(run_dir)  # this command's fresh folder: the run goes on in (or is answered by) its earlier one
-            run_dir = earlier
     try:
+        if hydra_cfg.mode == RunMode.RUN:  # a sweep's jobs record a refused config in their metrics.json instead
+            try:
+                checked(cfg)  # settings and combination, answered before TensorFlow loads
+            except ZooError:
+                shutil.rmtree(run_dir)  # refused before anything ran: no run folder stays behind
+                raise
+            if cfg.trainer.resume == "auto" and (earlier := resume.earlier_run(run_dir, cfg)) is not None:
+                shutil.rmtree(run_dir)  # this command's fresh folder: the run goes on in (or is answered by) its earlier one
+                run_dir = earlier
+        from zoo.runner import run  # TensorFlow loads here
+
         record = run(cfg, run_dir)
         return record["val"].get(record["primary_metric"])
     except Exception as error:
         if SHOW_TRACEBACKS:
             raise
-        if not isinstance(error, ZooError):  # a bug, not bad input: keep the traceback for the report
+        if not isinstance(error, ZooError) and run_dir.is_dir():  # a bug, not bad input: keep the traceback
             (run_dir / "traceback.txt").write_text(traceback.format_exc())
         print(f"error: {error}", file=sys.stderr)
         if hydra_cfg.mode == RunMode.RUN:

@@ -8,10 +8,10 @@ from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 import tasks
-from zoo.errors import ZooError
+from zoo.errors import IncompatibleTopology, ZooError
 
 
 def require_positive(group: str, cfg, *names: str) -> None:
@@ -105,6 +105,38 @@ class Config:
     paths: PathsConfig = MISSING
     seed: int = 42
     topology_name: str = "${oc.select:topology.name,${task.topology}}"
+
+
+# topology -> (input kinds, output kinds) it can model
+SUPPORTED = {
+    "one_to_one": ({"features"}, {"class"}),
+    "many_to_one": ({"features", "tokens", "series"}, {"class", "value"}),
+    "synced": ({"tokens"}, {"tags", "next"}),
+    "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
+    "one_to_many": ({"features", "image"}, {"tokens"}),
+}
+
+
+def supported_topologies(inputs: str, outputs: str) -> list[str]:
+    return [name for name, (ins, outs) in SUPPORTED.items() if inputs in ins and outputs in outs]
+
+
+def check_combination(topology: str, task_name: str, inputs: str, outputs: str) -> None:
+    valid = supported_topologies(inputs, outputs)
+    if topology not in valid:
+        raise IncompatibleTopology(
+            f"task={task_name} cannot use topology={topology} ({inputs} in, {outputs} out); "
+            f"valid: {', '.join(valid)}"
+        )
+
+
+def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
+    """A composed config's model and trainer settings and its task, each checked against its dataclass, and the
+    task's combination with the topology: all that is answered before TensorFlow loads."""
+    model, trainer = OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.trainer)
+    task = tasks.create(cfg)
+    check_combination(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
+    return model, trainer, task
 
 
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:

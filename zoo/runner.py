@@ -15,8 +15,8 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-import tasks
 from zoo import predict as predictor, topologies
+from zoo.config import checked
 from zoo.errors import NonFiniteLoss
 from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
 
@@ -147,10 +147,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
-    model_cfg = OmegaConf.to_object(cfg.model)
-    trainer = OmegaConf.to_object(cfg.trainer)
-    task = tasks.create(cfg)
-    topologies.check(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
+    model_cfg, trainer, task = checked(cfg)
 
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar, Optional
 
-import keras
 import numpy as np
-import tensorflow as tf
 
+from zoo import lazy_import
 from zoo.config import require_positive
+
+keras = lazy_import("keras")
+tf = lazy_import("tensorflow")
 
 # Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding;
 # with `char_size`, each example is (token ids, character ids per token)), "image" (height x width x channels),

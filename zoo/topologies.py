@@ -13,31 +13,8 @@ from scipy.special import log_softmax, softmax
 
 from zoo.cells import recurrent_layer, state_count
 from zoo.config import Attention
-from zoo.errors import IncompatibleTopology, ZooError
+from zoo.errors import ZooError
 from zoo.task import Spec
-
-# topology -> (input kinds, output kinds) it can model
-SUPPORTED = {
-    "one_to_one": ({"features"}, {"class"}),
-    "many_to_one": ({"features", "tokens", "series"}, {"class", "value"}),
-    "synced": ({"tokens"}, {"tags", "next"}),
-    "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
-    "one_to_many": ({"features", "image"}, {"tokens"}),
-}
-
-
-def supported_topologies(inputs: str, outputs: str) -> list[str]:
-    return [name for name, (ins, outs) in SUPPORTED.items() if inputs in ins and outputs in outs]
-
-
-def check(topology: str, task_name: str, inputs: str, outputs: str) -> None:
-    valid = supported_topologies(inputs, outputs)
-    if topology not in valid:
-        raise IncompatibleTopology(
-            f"task={task_name} cannot use topology={topology} ({inputs} in, {outputs} out); "
-            f"valid: {', '.join(valid)}"
-        )
-
 
 def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state=False, name="rnn"):
     """`model.layers` recurrent layers, optionally bidirectional; the first may start from `initial_state`."""
