@@ -13,6 +13,7 @@ import dataclasses
 import inspect
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -156,8 +157,12 @@ def runs_of_one_task(paths: list[str]) -> list[Path]:
     folders = run_folders(paths)
     names = {folder: check_run(folder)["config"]["task"]["name"] for folder in folders}
     if len(set(names.values())) > 1:
+        first, counts = {}, Counter(names.values())
+        for folder, name in names.items():
+            first.setdefault(name, folder)
         raise ZooError("the runs are of different tasks (" + ", ".join(
-            f"{folder}: {name}" for folder, name in names.items()) + "); give runs of one task")
+            f"{name}: {counts[name]} run{'s' * (counts[name] > 1)}, e.g. {folder}" for name, folder in first.items())
+            + "); give runs of one task")
     return folders
 
 
