@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import zoo  # noqa: F401  (quiet TensorFlow before it loads)
-from zoo.config import Attention, ModelConfig, register
+from zoo.config import Attention, ModelConfig, Pooling, register
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "tests" / "data"
@@ -20,7 +20,7 @@ register()
 def model_config(**overrides) -> ModelConfig:
     """A small model config for building topologies directly (the CLI's values live in conf/model/)."""
     defaults = dict(units=16, layers=1, bidirectional=False, dropout=0.0, word_dropout=0.0, embedding_dim=8, char_units=8,
-                    attention=Attention.none, unroll=False)
+                    attention=Attention.none, pooling=Pooling.last, unroll=False)
     return ModelConfig(**{**defaults, **overrides})
 
 

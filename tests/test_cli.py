@@ -82,6 +82,8 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
      "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"),
     (["task=imdb", "task.max_length=0"], "error: task.max_length must be > 0, got 0"),
     (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
+    (["task=frames", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
+                                           "steps' states into one answer), not topology=synced"),
     (["trainer.epochs=abc"], "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could "
                              "not be converted to Integer"),
 ])

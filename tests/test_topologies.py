@@ -12,7 +12,7 @@ import tasks
 
 from zoo import topologies
 from zoo.cells import CELLS
-from zoo.config import Attention, check_combination, supported_topologies
+from zoo.config import Attention, Pooling, check_combination, supported_topologies
 from zoo.errors import IncompatibleTopology, ZooError
 from zoo.task import Spec
 
@@ -87,11 +87,41 @@ def test_many_to_one_remembers_the_first_token(cell):
     assert model.evaluate(x, x[:, 0] - 1, verbose=0)[1] > 0.95
 
 
-def test_many_to_one_ignores_padding():
-    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", MODEL)
+@pytest.mark.parametrize("pooling", list(Pooling))
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_many_to_one_ignores_padding(pooling, bidirectional):
+    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling, bidirectional=bidirectional))
     unpadded = model(np.array([[4, 5, 6]]))
-    padded = model(np.array([[4, 5, 6, 0, 0, 0]]))
+    padded = model(np.array([[4, 5, 6, 0, 0, 0], [4, 5, 6, 7, 8, 9]]))[:1]  # padding, and beside a longer one
     np.testing.assert_allclose(unpadded, padded, atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", [Pooling.max, Pooling.mean, Pooling.attention])
+def test_pooled_many_to_one_finds_a_token_anywhere(pooling):
+    """Is token 2 anywhere in the sequence? A pooled model answers from every step."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(3, 20, size=(800, 8))
+    y = rng.integers(0, 2, size=800)
+    x[y == 1, rng.integers(0, 8, size=int(y.sum()))] = 2
+    model = fit(topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling)), x, y, epochs=10)
+    assert model.evaluate(x, y, verbose=0)[1] > 0.95
+
+
+def test_attention_pooling_weighs_real_steps_only():
+    model = topologies.many_to_one(CLASS_FROM_TOKENS, "lstm", model_config(pooling=Pooling.attention))
+    pooling = model.get_layer("pooling")
+    states = keras.Model(model.input, model.get_layer("rnn_0").output)(np.array([[4, 5, 6, 0, 0]]))
+    weights = pooling.weights_over_steps(states, np.array([[True, True, True, False, False]])).numpy()
+    np.testing.assert_allclose(weights[0, 3:], 0, atol=1e-6)
+    assert weights[0, :3].sum() == pytest.approx(1, abs=1e-6) and (weights[0, :3] > 0).all()
+
+
+@pytest.mark.parametrize("pooling", [Pooling.max, Pooling.attention])
+def test_a_pooled_model_saves_and_loads(tmp_path, pooling):
+    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling))
+    model.save(tmp_path / "model.keras")
+    x = np.array([[4, 5, 6, 0], [7, 8, 9, 10]])
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "model.keras")(x), model(x), atol=1e-6)
 
 
 @pytest.mark.parametrize("cell", CELLS)

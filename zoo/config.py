@@ -31,6 +31,13 @@ def require_fractions(group: str, cfg, *names: str) -> None:
         raise ZooError(f"{group}.{' + '.join(names)} must be below 1, leaving examples to train on")
 
 
+class Pooling(Enum):
+    last = "the last step's hidden state (both directions' last steps when bidirectional)"
+    max = "the largest value of each unit over the real steps"
+    mean = "each unit's mean over the real steps"
+    attention = "a learned weighted sum of the steps' hidden states (weights softmax over the real steps)"
+
+
 class Attention(Enum):
     none = "the decoder sees the source only through the encoder's final state"
     luong = "multiplicative (dot-product) scores, keras.layers.Attention"
@@ -49,6 +56,7 @@ class ModelConfig:
     embedding_dim: int = MISSING
     char_units: int = MISSING
     attention: Attention = MISSING
+    pooling: Pooling = MISSING
     unroll: bool = MISSING
 
     def __post_init__(self):
@@ -136,6 +144,9 @@ def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
     model, trainer = OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.trainer)
     task = tasks.create(cfg)
     check_combination(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
+    if model.pooling != Pooling.last and cfg.topology_name != "many_to_one":
+        raise ZooError(f"model.pooling={model.pooling.name} is for topology=many_to_one (it pools the steps' states "
+                       f"into one answer), not topology={cfg.topology_name}")
     return model, trainer, task
 
 

@@ -140,10 +140,53 @@ def one_to_one(spec: Spec, cell: str, model) -> keras.Model:
     return keras.Model(inputs, head(x, spec, model), name="one_to_one")
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class StepPooling(layers.Layer):
+    """The hidden states of every real step (batch, steps, units) as one vector (batch, units): each unit's max
+    or mean, or a weighted sum whose weights are a softmax of learned scores (Yang et al. 2016); the mask keeps
+    padding out of all three."""
+
+    def __init__(self, kind: str, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def build(self, input_shape):
+        if self.kind == "attention":
+            self.project = layers.Dense(input_shape[-1], activation="tanh")
+            self.score = layers.Dense(1, use_bias=False)
+            self.project.build(input_shape)
+            self.score.build(input_shape)
+
+    def weights_over_steps(self, x, mask):
+        """The attention weights (batch, steps): zero at padding, summing to 1 over the real steps."""
+        scores = ops.squeeze(self.score(self.project(x)), -1)
+        return ops.softmax(ops.where(mask, scores, -1e9), axis=-1)
+
+    def call(self, x, mask=None):
+        if mask is None:
+            mask = ops.ones(ops.shape(x)[:2], dtype="bool")
+        real = ops.cast(mask, x.dtype)[..., None]
+        if self.kind == "max":
+            return ops.max(ops.where(real > 0, x, -1e9), axis=1)
+        if self.kind == "mean":
+            return ops.sum(x * real, axis=1) / ops.maximum(ops.sum(real, axis=1), 1.0)
+        return ops.sum(self.weights_over_steps(x, mask)[..., None] * x, axis=1)
+
+    def compute_mask(self, x, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}
+
+
 def many_to_one(spec: Spec, cell: str, model) -> keras.Model:
-    """The sequence is read step by step; the last hidden state gives the class."""
+    """The sequence is read step by step; the last hidden state gives the class, or with `model.pooling` the
+    max, mean or attention-weighted sum of the hidden states of all steps."""
     inputs, x = sequence_input(spec, cell, model)
-    x = rnn_stack(x, cell, model, return_sequences=False)
+    pooling = model.pooling.name
+    x = rnn_stack(x, cell, model, return_sequences=pooling != "last")
+    if pooling != "last":
+        x = StepPooling(pooling, name="pooling")(x)
     return keras.Model(inputs, head(x, spec, model), name="many_to_one")
 
 
