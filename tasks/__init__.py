@@ -6,12 +6,15 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
+RENAMED = {"frames": "pos"}  # an old task name -> its name now; the old one still works (and old run folders load)
+
+
 def names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
 
 
 def module(name: str):
-    return importlib.import_module(f"{__name__}.{name}")
+    return importlib.import_module(f"{__name__}.{RENAMED.get(name, name)}")
 
 
 def create(cfg: DictConfig):

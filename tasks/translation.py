@@ -4,14 +4,21 @@
 Keras translation examples read). Pairs are split by their source sentence, seeded, so a source sentence and
 all its translations sit in one split only; `task.max_words` keeps pairs whose sides both have at most that
 many words. Test BLEU is sacreBLEU's corpus BLEU of the detokenized, greedy- or beam-decoded outputs against
-every reference translation of each test source (Tatoeba often has several), case-insensitive.
+every reference translation of each test source (Tatoeba often has several), case-insensitive, and beside it
+the cased score (sacreBLEU's default).
+
+`task.tokens=words` reads and writes lowercased words and punctuation; words rarer than `task.min_count` in
+training share one unknown id. `task.tokens=subwords` uses SentencePiece unigram pieces (Kudo 2018), one model
+per language learned from the training split only: the text keeps its case and no word is unknown.
 
 `task.dataset=toy`: numbers 0-9999 written out in English and in Spanish ("four hundred twenty one" <->
 "cuatrocientos veintiuno"), generated, for trying and testing translation offline in seconds.
 """
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import json
 import re
 import zipfile
@@ -31,6 +38,7 @@ from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batche
 
 keras = lazy_import("keras")
 sacrebleu = lazy_import("sacrebleu")
+sentencepiece = lazy_import("sentencepiece")
 tf = lazy_import("tensorflow")
 
 KERAS_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
@@ -45,6 +53,11 @@ DIRECTIONS = ("eng-spa", "spa-eng")
 TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")  # words (with their contractions) and single punctuation marks
 
 
+class Tokens(Enum):
+    words = "lowercased words and punctuation marks; rare words share the unknown id"
+    subwords = "SentencePiece unigram pieces learned from the training split, cased; nothing is unknown"
+
+
 class Dataset(Enum):
     anki = "Anki / Tatoeba English-Spanish sentence pairs"
     toy = "numbers 0-9999 in English and Spanish words, generated"
@@ -57,15 +70,18 @@ class Config(TaskConfig):
     dataset: Dataset = Dataset.anki
     direction: str = "eng-spa"  # eng-spa | spa-eng
     max_words: Optional[int] = 10  # keep pairs with at most this many words on each side; null = all
-    min_count: int = 5  # rarer training words share the unknown id (the output softmax is most of the cost)
+    tokens: Tokens = Tokens.words
+    min_count: int = 5  # words: rarer training words share the unknown id (the output softmax is most of the cost)
+    subword_vocabulary: int = 8000  # subwords: pieces per language (at most; fewer when the text has fewer)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     beam_size: int = 1  # 1 = greedy decoding
-    max_output_words: int = 30  # decoding stops here if no end token came
+    max_output_words: int = 30  # decoding stops after this many words (pieces, with subwords) if no end token came
 
     def __post_init__(self):
         super().__post_init__()
-        require_positive("task", self, "max_words", "min_count", "beam_size", "max_output_words")
+        require_positive("task", self, "max_words", "min_count", "subword_vocabulary", "beam_size",
+                         "max_output_words")
         require_fractions("task", self, "val_fraction", "test_fraction")
         if self.direction not in DIRECTIONS:
             raise ZooError(f"task.direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
@@ -140,9 +156,78 @@ def toy_pairs() -> list[tuple[str, str]]:
     return [(english_number(n), spanish_number(n)) for n in range(10000)]
 
 
-def vocabulary(sentences: list[list[str]], min_count: int, reserved: list[str]) -> dict[str, int]:
-    counts = Counter(token for tokens in sentences for token in tokens)
-    return {word: i for i, word in enumerate(reserved + sorted(w for w, n in counts.items() if n >= min_count))}
+# Token ids of both vocabularies: 0 padding, 1 start, 2 end, 3 unknown (the source uses only 0 and 3)
+PAD, START, END, UNKNOWN = 0, 1, 2, 3
+RESERVED = ["", "[start]", "[end]", "[UNK]"]
+
+
+class WordVocabulary:
+    """Lowercased words and punctuation marks seen at least `min_count` times in training."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        self.ids = {word: i for i, word in enumerate(words)}
+        self.unknown = self.ids["[UNK]"]  # 3; 1 in source vocabularies saved before subwords
+
+    @classmethod
+    def learn(cls, sentences: list[str], cfg: Config) -> "WordVocabulary":
+        counts = Counter(token for sentence in sentences for token in tokenize(sentence))
+        return cls(RESERVED + sorted(w for w, n in counts.items() if n >= cfg.min_count))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.ids.get(w, self.unknown) for w in tokenize(text)]
+
+    def tokens(self, ids) -> list[str]:
+        return [self.words[i] for i in ids]
+
+    def decode(self, ids) -> str:
+        return detokenize(self.tokens(ids))
+
+    def state(self) -> dict:
+        return {"words": self.words}
+
+
+class PieceVocabulary:
+    """A SentencePiece unigram model: any text is a sequence of known pieces, and decoding gives it back as it was."""
+
+    def __init__(self, model: bytes):
+        self.model = model
+        self.processor = sentencepiece.SentencePieceProcessor(model_proto=model)
+        self.unknown = UNKNOWN
+
+    @classmethod
+    def learn(cls, sentences: list[str], cfg: Config) -> "PieceVocabulary":
+        model = io.BytesIO()
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, vocab_size=cfg.subword_vocabulary,
+            hard_vocab_limit=False, model_type="unigram", character_coverage=1.0, num_threads=1,
+            pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNKNOWN, minloglevel=2)
+        return cls(model.getvalue())
+
+    def __len__(self) -> int:
+        return self.processor.get_piece_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.processor.encode(text)
+
+    def tokens(self, ids) -> list[str]:
+        return [self.processor.id_to_piece(int(i)) for i in ids]
+
+    def decode(self, ids) -> str:
+        return self.processor.decode([int(i) for i in ids])
+
+    def state(self) -> dict:
+        return {"pieces": base64.b64encode(self.model).decode("ascii")}
+
+
+VOCABULARIES = {Tokens.words: WordVocabulary, Tokens.subwords: PieceVocabulary}
+
+
+def restore_vocabulary(state: dict):
+    return PieceVocabulary(base64.b64decode(state["pieces"])) if "pieces" in state else WordVocabulary(state["words"])
 
 
 class Task(BaseTask):
@@ -171,32 +256,29 @@ class Task(BaseTask):
             raise DataError(f"too few sentence pairs ({len(pairs)}) for train, val and test splits")
 
         train_pairs = [(s, t) for s in split_sources["train"] for t in references[s]]
-        self.source_ids = vocabulary([tokenize(s) for s, _ in train_pairs], self.cfg.min_count, ["", "[UNK]"])
-        self.source_words = list(self.source_ids)
-        self.target_ids = vocabulary([tokenize(t) for _, t in train_pairs], self.cfg.min_count,
-                                     ["", "[start]", "[end]", "[UNK]"])
-        self.target_words = list(self.target_ids)
+        learn = VOCABULARIES[self.cfg.tokens].learn
+        self.source_vocabulary = learn([s for s, _ in train_pairs], self.cfg)
+        self.target_vocabulary = learn([t for _, t in train_pairs], self.cfg)
         self.test_sources = split_sources["test"]
         self.test_references = [references[s] for s in self.test_sources]
 
         def dataset(name: str) -> tf.data.Dataset:
             split_pairs = [(s, t) for s in split_sources[name] for t in references[s]]
             x = tf.ragged.constant([self.encode_source(s) for s, _ in split_pairs], dtype=tf.int32)
-            y = tf.ragged.constant([[1, *(self.target_ids.get(w, 3) for w in tokenize(t)), 2]
-                                    for _, t in split_pairs], dtype=tf.int32)
+            y = tf.ragged.constant([[START, *self.target_vocabulary.encode(t), END] for _, t in split_pairs], dtype=tf.int32)
             examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda s, t: (s, t))  # ragged -> dense
             return batched(examples, len(split_pairs), batch_size, name == "train", self.seed, self.max_length)
 
-        self.max_length = max(len(tokenize(s)) for s in sources)
-        spec = Spec(inputs="tokens", input_size=len(self.source_ids), outputs="tokens",
-                    output_size=len(self.target_ids), output_length=self.cfg.max_output_words + 2)
+        self.max_length = max(len(self.encode_source(s)) for s in sources)
+        spec = Spec(inputs="tokens", input_size=len(self.source_vocabulary), outputs="tokens", output_size=len(self.target_vocabulary),
+                    output_length=self.cfg.max_output_words + 2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: sum(len(references[s]) for s in part) for name, part in
                                    split_sources.items()})
 
     def encode_source(self, sentence: str) -> list[int]:
-        """Source word ids; a sentence with no words reads as one unknown word (a sequence needs a step)."""
-        return [self.source_ids.get(w, 1) for w in tokenize(sentence)] or [1]
+        """Source token ids; a sentence with no words reads as one unknown word (a sequence needs a step)."""
+        return self.source_vocabulary.encode(sentence) or [self.source_vocabulary.unknown]
 
     def translate(self, predict, sentences: list[str]) -> list[list[int]]:
         """Decoded target ids, in batches of similar length (short batches finish early), in the input order."""
@@ -208,21 +290,22 @@ class Task(BaseTask):
         return outputs
 
     def state(self) -> dict:
-        return {"source_words": self.source_words, "target_words": self.target_words}
+        return {"source": self.source_vocabulary.state(), "target": self.target_vocabulary.state()}
 
     def restore(self, state: dict) -> None:
-        self.source_words, self.target_words = state["source_words"], state["target_words"]
-        self.source_ids = {w: i for i, w in enumerate(self.source_words)}
+        if "source_words" in state:  # saved before subwords
+            state = {side: {"words": state[f"{side}_words"]} for side in ("source", "target")}
+        self.source_vocabulary, self.target_vocabulary = restore_vocabulary(state["source"]), restore_vocabulary(state["target"])
 
     def answer(self, run, sentences: list[str], beam: int | None = None, steps: bool = False) -> list[dict]:
         outputs = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
-        answers = [{"text": detokenize([self.target_words[t] for t in ids])} for ids in outputs]
+        answers = [{"text": self.target_vocabulary.decode(ids)} for ids in outputs]
         if steps:  # source words against output words, and the encoder's gates
             for answer, sentence, ids in zip(answers, sentences, outputs):
                 source = np.array([self.encode_source(sentence)])
                 weights = run.attention(source, ids)
-                answer["source_tokens"] = [self.source_words[i] for i in source[0]]
-                answer["output_tokens"] = [self.target_words[t] for t in ids]
+                answer["source_tokens"] = self.source_vocabulary.tokens(source[0])
+                answer["output_tokens"] = self.target_vocabulary.tokens(ids)
                 if weights is not None:
                     answer["attention"] = weights[:len(ids)].tolist()
                 answer["steps"] = [{"token": token, **trace}
@@ -234,19 +317,21 @@ class Task(BaseTask):
 
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """Corpus BLEU of the decoded test sources against all their references, and 20 samples."""
-        hypotheses = [detokenize([self.target_words[t] for t in ids]) for ids in
+        hypotheses = [self.target_vocabulary.decode(ids) for ids in
                       self.translate(functools.partial(predict, beam_size=self.cfg.beam_size), self.test_sources)]
         most = max(len(refs) for refs in self.test_references)
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
-        bleu = sacrebleu.BLEU(lowercase=True)
-        all_references = bleu.corpus_score(hypotheses, streams)
-        self.bleu_signature = str(bleu.get_signature())  # before the next score replaces it
+        bleu, cased = sacrebleu.BLEU(lowercase=True), sacrebleu.BLEU()
+        all_references, all_references_cased = bleu.corpus_score(hypotheses, streams), cased.corpus_score(hypotheses, streams)
+        self.bleu_signatures = {"bleu": str(bleu.get_signature()), "bleu_cased": str(cased.get_signature())}
         first_reference = bleu.corpus_score(hypotheses, streams[:1])
         picks = np.random.default_rng(self.seed).choice(len(hypotheses), min(SAMPLES, len(hypotheses)), replace=False)
         samples = [{"source": self.test_sources[i], "references": self.test_references[i], "output": hypotheses[i]}
                    for i in sorted(picks)]
         (run_dir / "samples.json").write_text(json.dumps(samples, indent=2, ensure_ascii=False) + "\n")
-        return {"bleu": all_references.score, "bleu_first_reference": first_reference.score}
+        return {"bleu": all_references.score, "bleu_first_reference": first_reference.score,
+                "bleu_cased": all_references_cased.score}
 
     def extras(self) -> dict:
-        return {"bleu_signature": getattr(self, "bleu_signature", None)}
+        signatures = getattr(self, "bleu_signatures", {})
+        return {"bleu_signature": signatures.get("bleu"), "bleu_cased_signature": signatures.get("bleu_cased")}

@@ -40,7 +40,7 @@ def test_bad_size_is_one_line(zoo_cli):
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("cell=rnn", "error: Could not find 'cell/rnn'; available: gru, lstm, simple_rnn"),
+    ("cell=rnn", "error: Could not find 'cell/rnn'; available: gru, lstm, none, simple_rnn"),
     ("trainer.epochs=abc", "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could not "
                            "be converted to Integer"),
     ("model.unitz=3", "error: Could not override 'model.unitz': Key 'unitz' not in 'ModelConfig'"),
@@ -77,12 +77,12 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
 
 
 @pytest.mark.parametrize("args,line", [
-    (["cell=rnn"], "error: Could not find 'cell/rnn'; available: gru, lstm, simple_rnn"),
+    (["cell=rnn"], "error: Could not find 'cell/rnn'; available: gru, lstm, none, simple_rnn"),
     (["task=imdb", "topology=one_to_many", *QUICK],
      "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"),
     (["task=imdb", "task.max_length=0"], "error: task.max_length must be > 0, got 0"),
     (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
-    (["task=frames", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
+    (["task=pos", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
                                            "steps' states into one answer), not topology=synced"),
     (["trainer.epochs=abc"], "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could "
                              "not be converted to Integer"),

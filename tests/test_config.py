@@ -7,7 +7,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
-from zoo.config import ModelConfig, TrainerConfig, compose_config
+import tasks
+from zoo.config import ModelConfig, TrainerConfig, compose_config, renamed
 from zoo.errors import ZooError
 
 
@@ -24,8 +25,8 @@ def test_contract_names(make_config):
     assert cfg.trainer.epochs == 3 and cfg.trainer.limit_batches == 4 and cfg.trainer.clipnorm is None
     assert cfg.task.limit == 100 and cfg.seed == 7
     assert set(cfg.trainer) >= {"batch_size", "learning_rate", "patience", "jit_compile"}
-    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "embedding_dim", "char_units", "attention",
-                              "unroll"}
+    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "embedding_dim",
+                              "char_units", "attention", "pooling", "unroll"}
 
 
 def test_data_dir_defaults_to_the_environment(monkeypatch):
@@ -113,13 +114,23 @@ def test_experiment_preset_is_a_sweep(make_config):
     assert dict(cfg.hydra.sweeper.params) == {"task": "imdb,bp", "cell": "simple_rnn,lstm,gru"}
 
 
-def test_frames_regularized_preset_is_the_measured_tagger():
-    cfg = compose_config(["experiment=frames_regularized"])
+def test_pos_regularized_preset_is_the_measured_tagger():
+    cfg = compose_config(["experiment=pos_regularized"])
     assert (cfg.task.name, cfg.cell.name, cfg.model.char_units, cfg.model.dropout, cfg.model.word_dropout,
-            cfg.model.units, cfg.trainer.epochs) == ("frames", "gru", 64, 0.5, 0.25, 128, 15)
+            cfg.model.units, cfg.trainer.epochs) == ("pos", "gru", 64, 0.5, 0.25, 128, 15)
 
 
 def test_imdb_fast_preset_sets_the_searched_gru():
     cfg = compose_config(["experiment=imdb_fast"])
     assert (cfg.task.name, cfg.cell.name, cfg.model.embedding_dim, cfg.model.dropout) == ("imdb", "gru", 32, 0.0)
     assert (cfg.trainer.learning_rate, cfg.trainer.epochs) == (0.006, 3)
+
+
+def test_the_old_task_name_frames_still_works_with_a_notice(capsys):
+    assert renamed(["task=frames", "cell=gru", "experiment=frames_regularized", "task=imdb,frames"]) == [
+        "task=pos", "cell=gru", "experiment=pos_regularized", "task=imdb,pos"]
+    assert capsys.readouterr().err.splitlines() == [
+        "note: task=frames is now task=pos", "note: experiment=frames_regularized is now experiment=pos_regularized",
+        "note: task=frames is now task=pos"]
+    assert compose_config(["task=frames"]).task.name == "pos"
+    assert tasks.module("frames") is tasks.module("pos")  # run folders saved under the old name still load

@@ -16,11 +16,12 @@ QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
 TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
     "imdb": [],
     "bp": [],
-    "frames": [],
+    "pos": [],
     "translation": ["task.dataset=toy", "task.limit=300"],
     "captioning": ["task.train_examples=300"],
     "memory": ["task.train_examples=300", "task.length=20"],
     "shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt", "task.sample_chars=30"],
+    "video": ["task.train_examples=200", "task.frames=6", "task.gap=2"],
 }
 
 
@@ -102,7 +103,7 @@ def key(row: np.ndarray) -> tuple:
 
 
 def test_raw_inputs_get_the_labels_and_tags_of_the_evaluation(trained):
-    for name in ("imdb", "frames", "bp"):
+    for name in ("imdb", "pos", "bp"):
         run_dir = trained(name)
         task, answers = evaluation_answers(run_dir)
         loaded = predict.load(run_dir)
@@ -111,7 +112,7 @@ def test_raw_inputs_get_the_labels_and_tags_of_the_evaluation(trained):
             if name == "imdb":
                 expected = ["negative", "positive"][answers[key(task.token_ids(tf.constant(raw)).numpy())]]
                 assert output["label"] == expected
-            elif name == "frames":
+            elif name == "pos":
                 words = np.array(task.word_ids(raw.split()))
                 assert output["tags"] == [task.tags[t] for t in answers[key(words)][:len(words)]]
             else:
@@ -214,7 +215,7 @@ print(json.dumps({name: tensor.numpy().tolist() for name, tensor in served.items
 """
 
 
-@pytest.mark.parametrize("task", ["imdb", "bp", "frames"])
+@pytest.mark.parametrize("task", ["imdb", "bp", "pos"])
 def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, task, zoo_cli, tmp_path):
     run_dir = trained(task)
     export.export(run_dir, tmp_path / "saved")
@@ -227,7 +228,7 @@ def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, tas
     served = json.loads(result.stdout.splitlines()[-1])
     for i, line in enumerate(lines):
         expected = line["output"]
-        if task == "frames":
+        if task == "pos":
             assert served["tags"][i][:len(expected["tags"])] == expected["tags"]
             assert set(served["tags"][i][len(expected["tags"]):]) <= {""}
         else:

@@ -8,8 +8,8 @@ from zoo.cells import CELLS
 from zoo.errors import IncompatibleTopology, NonFiniteLoss
 from zoo.runner import run
 
-COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("frames", "synced"),
-                ("frames", "seq2seq"), ("translation", "seq2seq"), ("captioning", "one_to_many"),
+COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("pos", "synced"),
+                ("pos", "seq2seq"), ("translation", "seq2seq"), ("captioning", "one_to_many"),
                 ("captioning", "seq2seq")]
 SHORT = ["trainer.epochs=1", "trainer.limit_batches=2", "task.limit=64"]
 
@@ -41,6 +41,13 @@ def test_early_stopping_keeps_the_best_epoch(make_config, tmp_path):
     history = list(csv.DictReader(open(tmp_path / "history.csv")))
     assert metrics["val"]["accuracy"] == max(float(epoch["val_accuracy"]) for epoch in history)
     assert 0 < float(history[0]["seconds"]) < float(history[-1]["seconds"])
+
+
+def test_the_learning_rate_decays_by_lr_decay_each_epoch(make_config, tmp_path):
+    run(make_config("task=bp", "trainer.epochs=3", "trainer.patience=3", "trainer.learning_rate=0.01",
+                    "trainer.lr_decay=0.5", "trainer.limit_batches=2"), tmp_path)
+    history = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert [float(epoch["learning_rate"]) for epoch in history] == pytest.approx([0.01, 0.005, 0.0025])
 
 
 @pytest.mark.parametrize("stop_at,epochs_run", [(0.0, 1), (1.01, 3)])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import bp, frames, imdb
+from tasks import bp, imdb, pos
 from zoo.data import Source, locate, sha256
 from zoo.errors import DataError
 
@@ -82,15 +82,15 @@ SHARED_TREEBANK = Path(os.environ.get("ZOO_DATA_DIR", "/nonexistent")) / "ud_eng
 
 @pytest.mark.skipif(not (SHARED_TREEBANK / "en_ewt-ud-test.conllu.gz").exists(),
                     reason="needs the full treebank under $ZOO_DATA_DIR (CI sets it to the shared data)")
-def test_frames_downloads_a_missing_treebank_file_from_the_release_and_checks_it(tmp_path, monkeypatch):
+def test_pos_downloads_a_missing_treebank_file_from_the_release_and_checks_it(tmp_path, monkeypatch):
     release = tmp_path / "release"
     release.mkdir()
     with gzip.open(SHARED_TREEBANK / "en_ewt-ud-test.conllu.gz") as f:
         (release / "en_ewt-ud-test.conllu").write_bytes(f.read())
-    monkeypatch.setattr(frames, "RELEASE", release.as_uri() + "/en_ewt-ud-{split}.conllu")
-    path, _ = locate(tmp_path / "data", frames.sources("test"), "")
+    monkeypatch.setattr(pos, "RELEASE", release.as_uri() + "/en_ewt-ud-{split}.conllu")
+    path, _ = locate(tmp_path / "data", pos.sources("test"), "")
     assert path == tmp_path / "data" / "ud_english_ewt" / "en_ewt-ud-test.conllu"
-    assert len(frames.read_conllu(path, "upos")) == 2077
+    assert len(pos.read_conllu(path, "upos")) == 2077
 
 
 def test_download_is_checked(tmp_path):

@@ -96,6 +96,16 @@ def test_many_to_one_ignores_padding(pooling, bidirectional):
     np.testing.assert_allclose(unpadded, padded, atol=1e-5)
 
 
+def test_cell_none_answers_each_step_from_that_step_alone():
+    synced = topologies.synced(TAGS, "none", MODEL)
+    before, after = synced(np.array([[4, 5, 6]])), synced(np.array([[9, 5, 6]]))  # only the first step differs
+    assert not np.allclose(before[0, 0], after[0, 0])
+    np.testing.assert_allclose(before[0, 1:], after[0, 1:], atol=1e-6)
+    last = topologies.many_to_one(CLASS_FROM_TOKENS, "none", MODEL)  # the last real step, padding skipped
+    np.testing.assert_allclose(last(np.array([[4, 5, 6]])), last(np.array([[9, 5, 6, 0, 0], [1, 2, 3, 4, 5]]))[:1],
+                               atol=1e-6)
+
+
 @pytest.mark.parametrize("pooling", [Pooling.max, Pooling.mean, Pooling.attention])
 def test_pooled_many_to_one_finds_a_token_anywhere(pooling):
     """Is token 2 anywhere in the sequence? A pooled model answers from every step."""

@@ -88,7 +88,9 @@ def test_bleu_signature_counts_every_reference(tmp_path):
     task, spec, splits = load(max_words=None)
     assert any(len(refs) > 1 for refs in task.test_references)
     task.test_metrics(lambda sources, beam_size: [[3]] * len(sources), splits, tmp_path)
-    assert task.extras()["bleu_signature"].startswith("nrefs:var|case:lc|")
+    signatures = task.extras()
+    assert signatures["bleu_signature"].startswith("nrefs:var|case:lc|")
+    assert signatures["bleu_cased_signature"].startswith("nrefs:var|case:mixed|")
 
 
 def test_direction_and_length_filter():
@@ -97,14 +99,14 @@ def test_direction_and_length_filter():
                for s, refs in zip(task.test_sources, task.test_references) for r in refs)
     pairs = translation.read_pairs(DATA / "anki_spa_eng" / "spa.txt")
     assert set(task.test_sources) <= {spanish for _, spanish in pairs}
-    assert task.target_words[:4] == ["", "[start]", "[end]", "[UNK]"] and "tom" in task.target_ids
+    assert task.target_vocabulary.words[:4] == ["", "[start]", "[end]", "[UNK]"] and "tom" in task.target_vocabulary.ids
     for x, y in splits.test:
         assert (y[:, 0] == 1).numpy().all() and x.shape[0] == y.shape[0]
 
 
 def test_bleu_of_a_perfect_output_is_100(tmp_path):
     task, spec, splits = load(dataset=translation.Dataset.toy)
-    reference_ids = {tuple(task.encode_source(s)): [task.target_ids[w] for w in translation.tokenize(refs[0])]
+    reference_ids = {tuple(task.encode_source(s)): task.target_vocabulary.encode(refs[0])
                      for s, refs in zip(task.test_sources, task.test_references)}
 
     def perfect(sources, beam_size):
@@ -116,10 +118,27 @@ def test_bleu_of_a_perfect_output_is_100(tmp_path):
     assert len(samples) == 20 and all(s["output"] == s["references"][0] for s in samples)
 
 
-def test_tiny_model_learns_the_toy_task(make_config, tmp_path):
-    cfg = make_config("task=translation", "task.dataset=toy", "model.attention=luong", "model.units=48",
-                      "model.embedding_dim=16", "trainer.batch_size=32", "trainer.epochs=6",
+def test_subwords_come_from_training_text_and_give_it_back_with_its_case():
+    task, spec, splits = load(max_words=None, tokens=translation.Tokens.subwords, subword_vocabulary=300)
+    assert spec.output_size == len(task.target_vocabulary) <= 300 and spec.input_size == len(task.source_vocabulary)
+    train_text = "".join(task.split_sources["train"])
+    for sentence in task.split_sources["train"][:50]:
+        ids = task.source_vocabulary.encode(sentence)
+        assert translation.UNKNOWN not in ids and task.source_vocabulary.decode(ids) == sentence
+    unseen = next(c for c in "ЖΩ€♞" if c not in train_text)
+    assert translation.UNKNOWN in task.source_vocabulary.encode(f"Tom {unseen}")  # learned from the training split only
+    restored = translation.Task(task.cfg, DATA, seed=0)
+    restored.restore(json.loads(json.dumps(task.state())))
+    reference = task.test_references[0][0]
+    assert restored.target_vocabulary.encode(reference) == task.target_vocabulary.encode(reference)
+    assert restored.target_vocabulary.decode(task.target_vocabulary.encode(reference)) == task.target_vocabulary.decode(task.target_vocabulary.encode(reference))
+
+
+@pytest.mark.parametrize("tokens,accuracy,bleu", [("words", 0.95, 85), ("subwords", 0.88, 70)])  # pieces: longer
+def test_tiny_model_learns_the_toy_task(make_config, tmp_path, tokens, accuracy, bleu):
+    cfg = make_config("task=translation", "task.dataset=toy", f"task.tokens={tokens}", "model.attention=luong",
+                      "model.units=48", "model.embedding_dim=16", "trainer.batch_size=32", "trainer.epochs=6",
                       "trainer.learning_rate=0.01")
     metrics = run(cfg, tmp_path)
-    assert metrics["test"]["accuracy"] > 0.95 and metrics["test"]["bleu"] > 85
+    assert metrics["test"]["accuracy"] > accuracy and metrics["test"]["bleu"] > bleu
     assert metrics["bleu_signature"].startswith("nrefs:1|case:lc|")

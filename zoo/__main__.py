@@ -11,7 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from zoo import resume
-from zoo.config import checked, register
+from zoo.config import checked, register, renamed
 from zoo.errors import ZooError
 
 register()
@@ -75,7 +75,7 @@ def cli() -> None:
         return
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
     try:
-        sys.argv[1:] = resume.resume_arguments(sys.argv[1:])
+        sys.argv[1:] = renamed(resume.resume_arguments(sys.argv[1:]))
         main()
     except Exception as error:
         if SHOW_TRACEBACKS:

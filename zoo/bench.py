@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
     runs = commands.add_parser("quality", help="test metric, train time and time to target, per task and cell")
-    runs.add_argument("--tasks", default="imdb,bp,frames,translation,captioning,memory,shakespeare")
+    runs.add_argument("--tasks", default="imdb,bp,pos,translation,captioning,memory,shakespeare,video")
     runs.add_argument("--cells", default="gru,lstm,simple_rnn")
     runs.add_argument("--out", type=Path, help="sweep folders and quality.md (default outputs/bench/quality_<time>)")
     answering = commands.add_parser("predict", help="cold start and answers/s of trained runs on their test inputs")

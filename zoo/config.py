@@ -1,6 +1,7 @@
 """Structured configs: the schema Hydra validates every composed config against."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -12,6 +13,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 import tasks
 from zoo.errors import IncompatibleTopology, ZooError
+
+NO_MEMORY = "none"  # cell=none: the same model without recurrence, a Dense layer per step (synced, many_to_one)
 
 
 def require_positive(group: str, cfg, *names: str) -> None:
@@ -73,6 +76,7 @@ class TrainerConfig:
     epochs: int = MISSING
     batch_size: int = MISSING
     learning_rate: float = MISSING
+    lr_decay: float = MISSING
     clipnorm: Optional[float] = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
@@ -84,6 +88,8 @@ class TrainerConfig:
 
     def __post_init__(self):
         require_positive("trainer", self, "epochs", "batch_size", "learning_rate", "clipnorm", "limit_batches")
+        if not 0 < self.lr_decay <= 1:
+            raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.patience < 0:
             raise ZooError(f"trainer.patience must be >= 0, got {self.patience}")
 
@@ -118,8 +124,8 @@ class Config:
 # topology -> (input kinds, output kinds) it can model
 SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
-    "many_to_one": ({"features", "tokens", "series"}, {"class", "value"}),
-    "synced": ({"tokens"}, {"tags", "next"}),
+    "many_to_one": ({"features", "tokens", "series", "video"}, {"class", "value"}),
+    "synced": ({"tokens", "video"}, {"tags", "next"}),
     "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
     "one_to_many": ({"features", "image"}, {"tokens"}),
 }
@@ -144,17 +150,39 @@ def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
     model, trainer = OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.trainer)
     task = tasks.create(cfg)
     check_combination(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
+    if cfg.cell.name == NO_MEMORY and (cfg.topology_name not in ("synced", "many_to_one") or model.bidirectional):
+        raise ZooError(f"cell=none (no recurrence: a Dense layer per step) is for topology=synced or many_to_one, "
+                       f"one direction; not topology={cfg.topology_name}"
+                       + (" with model.bidirectional=true" if model.bidirectional else ""))
     if model.pooling != Pooling.last and cfg.topology_name != "many_to_one":
         raise ZooError(f"model.pooling={model.pooling.name} is for topology=many_to_one (it pools the steps' states "
                        f"into one answer), not topology={cfg.topology_name}")
     return model, trainer, task
 
 
+def renamed(overrides: list[str]) -> list[str]:
+    """`overrides` with renamed tasks (and their presets, e.g. experiment=frames_regularized) under their names
+    now; each rename is noted on stderr."""
+    out = []
+    for override in overrides:
+        key, _, values = override.partition("=")
+        if key in ("task", "experiment", "+experiment"):
+            names = values.split(",")
+            for i, name in enumerate(names):
+                old = next((o for o in tasks.RENAMED if name == o or name.startswith(f"{o}_")), None)
+                if old is not None:
+                    names[i] = tasks.RENAMED[old] + name[len(old):]
+                    print(f"note: {key}={name} is now {key}={names[i]}", file=sys.stderr)
+            override = f"{key}={','.join(names)}"
+        out.append(override)
+    return out
+
+
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The config that `python -m zoo <overrides>` would run, for commands that are not Hydra apps."""
     register()
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+        return compose("config", overrides=renamed(list(overrides)), return_hydra_config=return_hydra_config)
 
 
 def register() -> None:

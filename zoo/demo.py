@@ -18,8 +18,9 @@ from zoo.errors import ZooError  # noqa: E402
 
 EXAMPLE_PATIENT = {"age": 52, "gender": 1, "height": 168, "weight": 81, "cholesterol": 1, "gluc": 1, "smoke": 0,
                    "alco": 0, "active": 1}
-STEPPED = ("imdb", "frames", "translation")  # tasks whose answers carry gate and state steps
-PLACEHOLDERS = {"imdb": "It was not great, but I recommend it.", "frames": "The old man the boats .",
+STEPPED = ("imdb", "pos", "translation")  # tasks whose answers carry gate and state steps
+EXAMPLE_TASKS = ("captioning", "memory", "video")  # tasks that answer generated test examples (--example N)
+PLACEHOLDERS = {"imdb": "It was not great, but I recommend it.", "pos": "The old man the boats .",
                 "translation": "I would like a cup of coffee.", "shakespeare": "ROMEO:"}
 
 
@@ -33,12 +34,12 @@ def header(run) -> str:
 
 
 def answer_text(output: dict) -> str:
-    if "tags" in output:
-        return " ".join(output["tags"])
     if "probabilities" in output:
         return f"**{output['label']}** ({output['probability']:.1%})"
-    main = next(output[key] for key in ("text", "label", "value") if key in output)
-    return f"**{main}**" + (f" (right: {output['expected']})" if "expected" in output else "")
+    from zoo.predict import main_and_right
+
+    main, right = main_and_right(output)
+    return f"**{main}**" + (f" (right: {right})" if right is not None else "")
 
 
 def probability_chart(runs, outputs):
@@ -129,7 +130,7 @@ def views(runs, raw, outputs) -> tuple:
     """What the page shows for one input: each run's answer, and the per-step views."""
     task = runs[0].cfg.task.name
     extra = ""
-    if task == "frames":
+    if task == "pos":
         extra = tag_table(runs, outputs, raw.split())
     elif task == "shakespeare":
         extra = "".join(f"<h4>{run.name}</h4>{shaded_text(output)}" for run, output in zip(runs, outputs))
@@ -156,7 +157,7 @@ def page(runs):
         gr.Markdown(f"# {task}: {', '.join(run.name for run in runs)}\nType an input and compare the cells.")
         if task == "bp":
             fields = [gr.Number(value=value, label=name) for name, value in EXAMPLE_PATIENT.items()]
-        elif task in ("captioning", "memory"):
+        elif task in EXAMPLE_TASKS:
             fields = [gr.Number(value=0, precision=0, label="test example N")]
             if task == "captioning":
                 fields.append(gr.Image(type="filepath", label="or an image (PNG, JPEG)"))
@@ -179,7 +180,7 @@ def page(runs):
         def respond(*values):
             if task == "bp":
                 raw = " ".join(f"{name}={value}" for name, value in zip(EXAMPLE_PATIENT, values))
-            elif task in ("captioning", "memory"):
+            elif task in EXAMPLE_TASKS:
                 raw = values[1] if len(values) > 1 and values[1] else Example(int(values[0] or 0))
             else:
                 raw = values[0]

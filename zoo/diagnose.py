@@ -135,18 +135,19 @@ def plot_gradient_flow(result: dict, path: Path) -> None:
 
 
 def long_dependency_table(sweep_dir: Path) -> dict:
-    """The test metric's name, the memoryless baseline per T and {cell: {T: test metric}}, from the sweep's
-    finished runs."""
+    """The test metric's name, the memoryless baseline per distance T (memory's task.length, video's task.gap)
+    and {cell: {T: test metric}}, from the sweep's finished runs."""
     results, baselines, metric = {}, {}, None
     for record in load_runs([sweep_dir]):
-        if record.get("status") != "ok":
+        if record.get("status") != "ok" or f"baseline_{record['primary_metric']}" not in record:
             continue
-        length = OmegaConf.load(Path(record["run"]) / ".hydra" / "config.yaml").task.length
+        # runs saved before metrics.json had a distance are memory runs: T is their task.length
+        distance = record.get("distance") or OmegaConf.load(Path(record["run"]) / ".hydra" / "config.yaml").task.length
         metric = record["primary_metric"]
-        results.setdefault(record["cell"], {})[length] = record["test"][metric]
-        baselines[length] = record[f"baseline_{metric}"]
+        results.setdefault(record["cell"], {})[distance] = record["test"][metric]
+        baselines[distance] = record[f"baseline_{metric}"]
     if not results:
-        raise ZooError(f"no finished task=memory runs below {sweep_dir}")
+        raise ZooError(f"no finished task=memory or task=video runs below {sweep_dir}")
     return {"metric": metric, "baseline": baselines, "cells": results}
 
 

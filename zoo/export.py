@@ -1,6 +1,6 @@
 """`python -m zoo.export RUN --out DIR`: a TensorFlow SavedModel of a trained run that serves raw input.
 
-Its `serve` function takes what a user has (review strings for imdb, sentence strings for frames, a float
+Its `serve` function takes what a user has (review strings for imdb, sentence strings for pos, a float
 tensor of the nine features in their own units for bp) and returns a dict of tensors named as `zoo.predict`'s
 output fields: `label` (strings), `probability` and `probabilities` (in the task's label order), or `tags`
 (strings, "" after a sentence's last word). The preprocessing (vocabularies, scaling) is inside the graph,

@@ -199,12 +199,21 @@ def options(args) -> dict:
 
 def shown(output: dict, raw) -> str:
     """One answer as a table cell."""
-    if "tags" in output:
-        return " ".join(f"{word}/{tag}" for word, tag in zip(str(raw).split(), output["tags"]))
     if "probability" in output:
         return f"{output['label']} ({output['probability']:.2f})"
-    main = next(output[key] for key in ("text", "label", "value") if key in output)
-    return f"{main} (right: {output['expected']})" if "expected" in output else str(main)
+    if "tags" in output and isinstance(raw, str):  # a tag per word of the input
+        return " ".join(f"{word}/{tag}" for word, tag in zip(raw.split(), output["tags"]))
+    main, right = main_and_right(output)
+    return main if right is None else f"{main} (right: {right})"
+
+
+def main_and_right(output: dict) -> tuple[str, str | None]:
+    """An answer's main field as text (tags joined by spaces), and the right answer where the task knows it
+    (generated test examples)."""
+    main = " ".join(output["tags"]) if "tags" in output else str(
+        next(output[key] for key in ("text", "label", "value") if key in output))
+    right = output.get("expected")
+    return main, " ".join(right) if isinstance(right, list) else None if right is None else str(right)
 
 
 def table(inputs: list, runs: list[TrainedRun], answers: list[list[dict]]) -> str:
@@ -222,11 +231,12 @@ EPILOG = """inputs, by task:
   bp           age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1
                (age in years; gender 1 woman, 2 man; height cm; weight kg; cholesterol and gluc 1 normal,
                2 above normal, 3 well above; smoke, alco, active 0 no, 1 yes) -> category and each one's probability
-  frames       a sentence, words separated by spaces as in the treebank -> a tag per word
+  pos          a sentence, words separated by spaces as in the treebank -> a tag per word
   translation  a sentence -> its translation (--beam N)
   captioning   a PNG or JPEG file (resized to the task's images), or --example N -> a caption (--beam N)
   shakespeare  a prompt -> its continuation (--length, --temperature, --seed)
   memory       --example N (a generated test sequence) -> the answer and the right one
+  video        --example N (a generated test clip) -> the digit shown last at every frame, and the right ones
 """
 
 

@@ -12,12 +12,18 @@ from keras import layers, ops
 from scipy.special import log_softmax, softmax
 
 from zoo.cells import recurrent_layer, state_count
-from zoo.config import Attention
+from zoo.config import NO_MEMORY, Attention
 from zoo.errors import ZooError
 from zoo.task import Spec
 
 def rnn_stack(x, cell, model, return_sequences, initial_state=None, return_state=False, name="rnn"):
-    """`model.layers` recurrent layers, optionally bidirectional; the first may start from `initial_state`."""
+    """`model.layers` recurrent layers, optionally bidirectional; the first may start from `initial_state`.
+    `cell=none` is the no-memory baseline: the same Dense layers at every step, nothing carried between steps
+    (always a sequence out: many_to_one pools it)."""
+    if cell == NO_MEMORY:
+        for i in range(model.layers):
+            x = layers.Dense(model.units, activation="tanh", name=f"{name}_{i}")(layers.Dropout(model.dropout)(x))
+        return x
     if model.unroll and x.shape[1] is None:
         raise ZooError("model.unroll=true needs sequences of one fixed length, and this model reads sequences "
                        "of varying length; unroll suits bp's features")
@@ -56,6 +62,9 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
     if spec.inputs == "series":
         inputs = keras.Input(shape=(None, spec.input_size), name=name)
         return inputs, inputs
+    if spec.inputs == "video":  # frames x height x width x channels: each frame through one CNN
+        clips = keras.Input(shape=(None, *spec.image_shape), name=name)
+        return clips, layers.TimeDistributed(image_encoder(model.units, name="frame_encoder"), name="frames")(clips)
     if spec.inputs == "image":
         image = keras.Input(shape=spec.image_shape, name=name)
         height, width, channels = spec.image_shape
@@ -64,13 +73,14 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
     ids = tokens
     if model.word_dropout:
         if spec.unknown_id is None:
-            raise ZooError("model.word_dropout needs a task whose words have an unknown-word id (frames, imdb)")
+            raise ZooError("model.word_dropout needs a task whose words have an unknown-word id (pos, imdb)")
         ids = WordDropout(model.word_dropout, spec.unknown_id)(tokens)
     x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(ids)
     if spec.char_size is None:
         return tokens, x
     chars = keras.Input(shape=(None, None), dtype="int32", name=f"{name}_chars")
-    x = layers.Concatenate()([x, CharacterEncoder(cell, spec.char_size, model.char_units)(chars)])
+    char_cell = "gru" if cell == NO_MEMORY else cell  # no memory across words; a word's spelling is still read
+    x = layers.Concatenate()([x, CharacterEncoder(char_cell, spec.char_size, model.char_units)(chars)])
     return [tokens, chars], x
 
 
@@ -142,9 +152,9 @@ def one_to_one(spec: Spec, cell: str, model) -> keras.Model:
 
 @keras.saving.register_keras_serializable(package="zoo")
 class StepPooling(layers.Layer):
-    """The hidden states of every real step (batch, steps, units) as one vector (batch, units): each unit's max
-    or mean, or a weighted sum whose weights are a softmax of learned scores (Yang et al. 2016); the mask keeps
-    padding out of all three."""
+    """The hidden states of every real step (batch, steps, units) as one vector (batch, units): the last real
+    step's, each unit's max or mean, or a weighted sum whose weights are a softmax of learned scores (Yang et al.
+    2016); the mask keeps padding out of all of them."""
 
     def __init__(self, kind: str, **kwargs):
         super().__init__(**kwargs)
@@ -166,6 +176,9 @@ class StepPooling(layers.Layer):
         if mask is None:
             mask = ops.ones(ops.shape(x)[:2], dtype="bool")
         real = ops.cast(mask, x.dtype)[..., None]
+        if self.kind == "last":
+            last = ops.maximum(ops.sum(ops.cast(mask, "int32"), axis=1) - 1, 0)
+            return ops.take_along_axis(x, last[:, None, None], axis=1)[:, 0]
         if self.kind == "max":
             return ops.max(ops.where(real > 0, x, -1e9), axis=1)
         if self.kind == "mean":
@@ -184,8 +197,9 @@ def many_to_one(spec: Spec, cell: str, model) -> keras.Model:
     max, mean or attention-weighted sum of the hidden states of all steps."""
     inputs, x = sequence_input(spec, cell, model)
     pooling = model.pooling.name
-    x = rnn_stack(x, cell, model, return_sequences=pooling != "last")
-    if pooling != "last":
+    pools = pooling != "last" or cell == NO_MEMORY
+    x = rnn_stack(x, cell, model, return_sequences=pools)
+    if pools:
         x = StepPooling(pooling, name="pooling")(x)
     return keras.Model(inputs, head(x, spec, model), name="many_to_one")
 
@@ -238,19 +252,19 @@ def seq2seq(spec: Spec, cell: str, model) -> keras.Model:
     return keras.Model([source, targets_in], head(x, spec, model), name="seq2seq")
 
 
-def image_encoder(image, model):
+def image_encoder(units: int, name: str) -> keras.Sequential:
     """A small CNN: two conv + pool blocks, flattened (so where things are stays known) into one vector."""
-    x = image
-    for filters in (32, 64):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D(2, padding="same")(x)
-    return layers.Dense(decoder_units(model), activation="relu", name="image_vector")(layers.Flatten()(x))
+    return keras.Sequential([
+        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2, padding="same"),
+        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(2, padding="same"),
+        layers.Flatten(), layers.Dense(units, activation="relu"),
+    ], name=name)
 
 
 def one_to_many(spec: Spec, cell: str, model) -> keras.Model:
     """A vector (or an image's CNN encoding) sets the decoder's initial state; the decoder emits a sequence."""
     inputs = keras.Input(shape=spec.image_shape or (spec.input_size,), name="inputs")
-    vector = image_encoder(inputs, model) if spec.inputs == "image" else inputs
+    vector = image_encoder(decoder_units(model), name="image_encoder")(inputs) if spec.inputs == "image" else inputs
     states = [layers.Dense(decoder_units(model), activation="tanh", name=f"init_state_{i}")(vector)
               for i in range(state_count(cell))]
     targets_in, x = decoder(states, spec, cell, model)

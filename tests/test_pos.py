@@ -1,4 +1,4 @@
-"""task=frames: CoNLL-U reading, the tag sequences, masking of padded steps, and the per-tag report."""
+"""task=pos: CoNLL-U reading, the tag sequences, masking of padded steps, and the per-tag report."""
 import json
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from tasks import frames
+from tasks import pos
 from zoo import topologies
 from zoo.errors import DataError
 from zoo.runner import run
@@ -29,33 +29,33 @@ SENTENCE = """# text = I can't go.
 
 def test_reads_only_syntactic_words(tmp_path):
     (tmp_path / "s.conllu").write_text(SENTENCE)
-    assert frames.read_conllu(tmp_path / "s.conllu", "upos") == [(["I", "ca", "go", "."],
+    assert pos.read_conllu(tmp_path / "s.conllu", "upos") == [(["I", "ca", "go", "."],
                                                                   ["PRON", "AUX", "VERB", "PUNCT"])]
-    assert frames.read_conllu(tmp_path / "s.conllu", "xpos")[0][1] == ["PRP", "MD", "VB", "."]
+    assert pos.read_conllu(tmp_path / "s.conllu", "xpos")[0][1] == ["PRP", "MD", "VB", "."]
 
 
 @pytest.mark.parametrize("content", ["", "1\tonly three\tcolumns\n\n"])
 def test_malformed_conllu_is_named(tmp_path, content):
     (tmp_path / "bad.conllu").write_text(content)
     with pytest.raises(DataError, match="bad.conllu"):
-        frames.read_conllu(tmp_path / "bad.conllu", "upos")
+        pos.read_conllu(tmp_path / "bad.conllu", "upos")
 
 
 def test_tagset_is_checked_at_compose_time(make_config):
-    assert make_config("task=frames", "task.tagset=xpos").task.tagset == frames.Tagset.xpos
+    assert make_config("task=pos", "task.tagset=xpos").task.tagset == pos.Tagset.xpos
     with pytest.raises(Exception) as error:
-        make_config("task=frames", "task.tagset=pos")
+        make_config("task=pos", "task.tagset=pos")
     assert "Invalid value 'pos', expected one of [upos, xpos]" in str(error.value.__cause__)
 
 
 def test_xpos_tags_are_penn_treebank():
-    task = frames.Task(frames.Config(tagset=frames.Tagset.xpos), DATA, seed=0)
+    task = pos.Task(pos.Config(tagset=pos.Tagset.xpos), DATA, seed=0)
     task.load(batch_size=8)
     assert {"NN", "VBZ", "DT"} <= set(task.tags)
 
 
 def test_excerpt_loads_with_one_tag_per_word():
-    task = frames.Task(frames.Config(), DATA, seed=0)
+    task = pos.Task(pos.Config(), DATA, seed=0)
     spec, splits = task.load(batch_size=8)
     assert splits.sizes == {"train": 60, "val": 20, "test": 20}
     assert spec.outputs == "tags" and spec.output_size == len(task.tags) and task.tags[0] == ""
@@ -74,21 +74,21 @@ def test_long_words_keep_their_ends(tmp_path):
     for split in ("train", "dev", "test"):
         (tmp_path / "ud_english_ewt" / f"en_ewt-ud-{split}.conllu").write_text(
             f"1\t{long_word}\t_\tADJ\tJJ\t_\t0\troot\t_\t_\n\n")
-    task = frames.Task(frames.Config(word_chars=6), tmp_path, seed=0)
+    task = pos.Task(pos.Config(word_chars=6), tmp_path, seed=0)
     _, splits = task.load(batch_size=1)
     (_, chars), _ = next(iter(splits.test))
     assert "".join(task.chars[i] for i in chars.numpy()[0, 0]) == "Supous"
 
 
 def test_without_characters_the_input_is_the_words():
-    task = frames.Task(frames.Config(chars=False), DATA, seed=0)
+    task = pos.Task(pos.Config(chars=False), DATA, seed=0)
     spec, splits = task.load(batch_size=8)
     words, y = next(iter(splits.test))
     assert spec.char_size is None and words.shape == y.shape
 
 
 def test_padded_steps_count_neither_in_loss_nor_accuracy():
-    spec = frames.Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
+    spec = pos.Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
     model = topologies.synced(spec, "gru", model_config(units=8, bidirectional=True, embedding_dim=4))
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     x, y = np.array([[3, 4, 5]]), np.array([[1, 2, 3]])
@@ -99,7 +99,7 @@ def test_padded_steps_count_neither_in_loss_nor_accuracy():
 
 @pytest.mark.parametrize("topology", ["synced", "seq2seq"])
 def test_run_writes_macro_f1_and_the_per_tag_report(make_config, tmp_path, topology):
-    metrics = run(make_config("task=frames", f"topology={topology}", "cell=lstm", "model.bidirectional=true",
+    metrics = run(make_config("task=pos", f"topology={topology}", "cell=lstm", "model.bidirectional=true",
                               "trainer.epochs=2"), tmp_path)
     assert metrics["topology"] == topology and 0 <= metrics["test"]["macro_f1"] <= 1
     report = json.loads((tmp_path / "per_tag.json").read_text())
@@ -107,11 +107,11 @@ def test_run_writes_macro_f1_and_the_per_tag_report(make_config, tmp_path, topol
 
 
 @pytest.fixture
-def default_frames(make_config):
-    """The default frames config (characters on, a bidirectional tagger of the default size) on the excerpt."""
+def default_pos(make_config):
+    """The default pos config (characters on, a bidirectional tagger of the default size) on the excerpt."""
     def make(*overrides: str):
         sizes = ["model.units=128", "model.embedding_dim=100", "trainer.batch_size=64"]  # undo conftest's TINY
-        return make_config("task=frames", *sizes, *overrides)
+        return make_config("task=pos", *sizes, *overrides)
     return make
 
 
@@ -137,9 +137,9 @@ def batch_of(examples):
 
 
 @pytest.mark.parametrize("topology", ["synced", "seq2seq"])
-def test_a_sentence_gets_the_same_tags_and_loss_alone_and_among_longer_ones(default_frames, topology):
-    cfg = default_frames(f"topology={topology}")
-    task = frames.Task(OmegaConf.to_object(cfg.task), TEST_DATA, seed=0)
+def test_a_sentence_gets_the_same_tags_and_loss_alone_and_among_longer_ones(default_pos, topology):
+    cfg = default_pos(f"topology={topology}")
+    task = pos.Task(OmegaConf.to_object(cfg.task), TEST_DATA, seed=0)
     spec, splits = task.load(batch_size=64)
     keras.utils.set_random_seed(0)
     model = topologies.build(topology, spec, "gru", OmegaConf.to_object(cfg.model))
@@ -162,9 +162,9 @@ def test_a_sentence_gets_the_same_tags_and_loss_alone_and_among_longer_ones(defa
 
 
 @pytest.mark.parametrize("topology", ["synced", "seq2seq"])
-def test_reported_accuracy_is_a_count_of_right_tags_over_real_words(default_frames, tmp_path, topology):
-    record = run(default_frames(f"topology={topology}", "trainer.epochs=2"), tmp_path)
-    task = frames.Task(frames.Config(), TEST_DATA, seed=42)
+def test_reported_accuracy_is_a_count_of_right_tags_over_real_words(default_pos, tmp_path, topology):
+    record = run(default_pos(f"topology={topology}", "trainer.epochs=2"), tmp_path)
+    task = pos.Task(pos.Config(), TEST_DATA, seed=42)
     spec, splits = task.load(batch_size=64)
     model = keras.models.load_model(tmp_path / "model.keras")
     right = words = 0

@@ -1,5 +1,5 @@
-"""Frame tagging (synced many-to-many): every word of a sentence gets its part-of-speech tag, as every frame
-of a video would get a label.
+"""Part-of-speech tagging (synced many-to-many): every word of a sentence gets its tag (task=video is the
+other synced tagger: a label for every frame of a clip).
 
 Universal Dependencies English-EWT r2.16 (official train / dev / test), parsed with `conllu`; the tag is UPOS
 or XPOS (`task.tagset`). Multiword-token ranges and empty nodes are skipped. Words seen fewer than
@@ -47,7 +47,7 @@ class Tagset(Enum):
 
 @dataclass
 class Config(TaskConfig):
-    name: str = "frames"
+    name: str = "pos"
     topology: str = "synced"
     tagset: Tagset = Tagset.upos  # checked by Hydra when the config is composed
     min_count: int = 2  # training words seen fewer times map to the out-of-vocabulary id
