@@ -26,7 +26,8 @@ from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.data import open_text
 from zoo.errors import DataError
-from zoo.task import SAMPLES, Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
+from zoo.task import (SAMPLES, Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes,
+                      uci_digits)
 
 keras = lazy_import("keras")
 sacrebleu = lazy_import("sacrebleu")
@@ -138,12 +139,8 @@ class Task(BaseTask):
         if self.cfg.dataset == Dataset.shapes:
             parts = {name: shape_scenes(n, rng) for name, n in counts.items()}
         else:
-            from sklearn.datasets import load_digits
-
-            digits = load_digits()
-            self.pools = seeded_split(len(digits.images), self.seed, None, val=0.2, test=0.2)
-            parts = {name: digit_strips(digits.images[self.pools[name]] / 16.0, digits.target[self.pools[name]], n,
-                                        self.cfg.max_digits, rng) for name, n in counts.items()}
+            digits = uci_digits(self.seed)
+            parts = {name: digit_strips(*digits[name], n, self.cfg.max_digits, rng) for name, n in counts.items()}
         return {name: part[0] for name, part in parts.items()}, {name: part[1] for name, part in parts.items()}
 
     def flickr8k(self) -> tuple[dict, dict]:

@@ -23,7 +23,7 @@ import numpy as np
 from zoo import lazy_import
 from zoo.config import require_positive
 from zoo.errors import DataError, ZooError
-from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, seeded_split
+from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, uci_digits
 
 tf = lazy_import("tensorflow")
 
@@ -86,14 +86,10 @@ class Task(BaseTask):
         return "tags" if self.cfg.label == Label.frame else "class"
 
     def generate(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        from sklearn.datasets import load_digits
-
         rng = np.random.default_rng(self.seed)
-        digits = load_digits()
-        pools = seeded_split(len(digits.images), self.seed, None, val=0.2, test=0.2)
+        digits = uci_digits(self.seed)
         counts = generated_sizes(self.cfg.train_examples, self.cfg.limit)
-        return {name: clips(digits.images[pools[name]] / 16.0, digits.target[pools[name]], n, self.cfg.frames,
-                            self.cfg.gap, rng) for name, n in counts.items()}
+        return {name: clips(*digits[name], n, self.cfg.frames, self.cfg.gap, rng) for name, n in counts.items()}
 
     def targets(self, last: np.ndarray) -> np.ndarray:
         """Tag ids per frame (digit + 1, 0 being padding), or the class of the clip's final frame."""

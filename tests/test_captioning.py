@@ -11,6 +11,7 @@ from tasks import captioning
 from zoo import topologies
 from zoo.errors import DataError
 from zoo.runner import run
+from zoo.task import uci_digits
 
 from conftest import TEST_DATA, model_config
 
@@ -34,13 +35,13 @@ def test_digit_captions_name_the_digits_in_order():
 
 def test_test_strips_use_only_test_digit_images():
     task, _, _ = load(train_examples=300)
-    digits = load_digits().images / 16.0
-    pool = {name: {digits[i].tobytes() for i in indices} for name, indices in task.pools.items()}
-    assert not set(task.pools["test"]) & (set(task.pools["train"]) | set(task.pools["val"]))
+    pools = uci_digits(task.seed)
+    assert sum(len(labels) for _, labels in pools.values()) == len(load_digits().images)  # each image in one pool
+    test_pool = {image.tobytes() for image in pools["test"][0]}
     for image in task.test_images:
         for k in range(4):
             slot = image[:, 8 * k:8 * k + 8, 0].astype("float64")
-            assert not slot.any() or slot.tobytes() in pool["test"]
+            assert not slot.any() or slot.tobytes() in test_pool
 
 
 def test_shape_captions_match_the_drawing():

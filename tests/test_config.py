@@ -134,3 +134,10 @@ def test_the_old_task_name_frames_still_works_with_a_notice(capsys):
         "note: task=frames is now task=pos"]
     assert compose_config(["task=frames"]).task.name == "pos"
     assert tasks.module("frames") is tasks.module("pos")  # run folders saved under the old name still load
+
+
+def test_imdb_best_preset_is_the_measured_setting():
+    cfg = compose_config(["experiment=imdb_best"])
+    assert (cfg.task.name, cfg.cell.name, cfg.task.vocabulary_size, cfg.task.max_length, cfg.model.pooling.name,
+            cfg.model.word_dropout, cfg.model.dropout, cfg.trainer.epochs, cfg.trainer.lr_decay) == (
+        "imdb", "gru", 20000, 800, "attention", 0.5, 0.5, 10, 0.8)

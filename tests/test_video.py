@@ -8,6 +8,7 @@ from zoo.cells import CELLS
 from zoo.config import checked
 from zoo.errors import ZooError
 from zoo.runner import run
+from zoo.task import uci_digits
 
 from conftest import model_config
 
@@ -25,6 +26,13 @@ def test_every_frame_is_labelled_with_the_digit_shown_last():
             np.testing.assert_allclose(clip[start, :, :, 0], labels[start] / 10, rtol=1e-6)
             assert np.all(labels[start:start + 3] == labels[start])
         assert clip[[1, 2, 4, 5]].max() <= video.NOISE
+
+
+def test_test_clips_show_only_test_digit_images():
+    task = video.Task(video.Config(frames=6, gap=2, limit=30), "unused", seed=3)
+    test_pool = {image.astype("float32").tobytes() for image in uci_digits(3)["test"][0]}
+    clips, _ = task.generate()["test"]
+    assert all(clip[start, :, :, 0].tobytes() in test_pool for clip in clips for start in (0, 3))
 
 
 def test_the_frame_pipeline_has_the_shapes_of_a_clip(make_config):

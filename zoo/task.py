@@ -157,6 +157,16 @@ def seeded_split(n: int, seed: int, limit: Optional[int], **fractions: float) ->
     return {name: indices[:limit] for name, indices in parts.items()}
 
 
+def uci_digits(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The UCI handwritten digits bundled with scikit-learn (1,797 8x8 images, pixels scaled to [0, 1]) and their
+    labels, split 60/20/20 by image, seeded: generated test examples show only digits never seen in training."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pools = seeded_split(len(digits.images), seed, None, val=0.2, test=0.2)
+    return {name: (digits.images[indices] / 16.0, digits.target[indices]) for name, indices in pools.items()}
+
+
 def generated_sizes(train_examples: int, limit: Optional[int]) -> dict[str, int]:
     """Examples per split for a generated dataset: val and test get a tenth of train each, all capped at limit."""
     sizes = {"train": train_examples, "val": max(1, train_examples // 10), "test": max(1, train_examples // 10)}
