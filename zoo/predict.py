@@ -123,6 +123,7 @@ def load(run_dir) -> TrainedRun:
     import keras
 
     import tasks
+    from zoo import topologies  # noqa: F401  (defines the zoo's own layers, which the saved model names)
     from zoo.task import Spec
 
     cfg = OmegaConf.create(saved["config"])

@@ -174,10 +174,10 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=early_stopping.previous_best),
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
+        *([keras.callbacks.LearningRateScheduler(lambda epoch: trainer.learning_rate * trainer.lr_decay ** epoch)]
+          if trainer.lr_decay != 1 else []),  # also before CSVLogger: it logs the epoch's learning_rate
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
-        *([keras.callbacks.LearningRateScheduler(lambda epoch: trainer.learning_rate * trainer.lr_decay ** epoch)]
-          if trainer.lr_decay != 1 else []),
         *task.callbacks(run_dir),
         *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
         keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
