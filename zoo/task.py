@@ -18,7 +18,7 @@ tf = lazy_import("tensorflow")
 
 # Input kinds: "features" (a fixed-size vector of numbers), "tokens" (a sequence of integer ids, 0 = padding;
 # with `char_size`, each example is (token ids, character ids per token)), "image" (height x width x channels),
-# "series" (steps x channels of numbers).
+# "video" (frames x height x width x channels; `image_shape` is one frame's), "series" (steps x channels of numbers).
 # Output kinds: "class" (one label per example), "value" (a number per example, regression), "tags" (one label per
 # input step), "next" (the next input token at every step: a language model, which must not see ahead),
 # "tokens" (a generated sequence).
