@@ -84,6 +84,8 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
     (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
     (["task=pos", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
                                            "steps' states into one answer), not topology=synced"),
+    (["task=video", "task.gap=20"], "error: task.gap=20 does not fit a clip of task.frames=20: a clip shows a digit "
+                                    "first, so gap must be below frames"),
     (["trainer.epochs=abc"], "error: Error merging override trainer.epochs=abc: Value 'abc' of type 'str' could "
                              "not be converted to Integer"),
 ])
