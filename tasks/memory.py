@@ -123,7 +123,8 @@ class Task(BaseTask):
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"), sizes=counts)
 
     def extras(self) -> dict:
-        return {**getattr(self, "baseline", {}), "distance": self.cfg.length}  # steps between the information and the answer
+        # distance: the steps between the information and the answer (zoo.diagnose long-dependency)
+        return {**getattr(self, "baseline", {}), "distance": self.cfg.length}
 
     def parse(self, text: str):
         raise DataError("task=memory answers generated test sequences only: give --example N")

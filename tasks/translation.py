@@ -265,13 +265,14 @@ class Task(BaseTask):
         def dataset(name: str) -> tf.data.Dataset:
             split_pairs = [(s, t) for s in split_sources[name] for t in references[s]]
             x = tf.ragged.constant([self.encode_source(s) for s, _ in split_pairs], dtype=tf.int32)
-            y = tf.ragged.constant([[START, *self.target_vocabulary.encode(t), END] for _, t in split_pairs], dtype=tf.int32)
+            y = tf.ragged.constant([[START, *self.target_vocabulary.encode(t), END] for _, t in split_pairs],
+                                   dtype=tf.int32)
             examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda s, t: (s, t))  # ragged -> dense
             return batched(examples, len(split_pairs), batch_size, name == "train", self.seed, self.max_length)
 
         self.max_length = max(len(self.encode_source(s)) for s in sources)
-        spec = Spec(inputs="tokens", input_size=len(self.source_vocabulary), outputs="tokens", output_size=len(self.target_vocabulary),
-                    output_length=self.cfg.max_output_words + 2)
+        spec = Spec(inputs="tokens", input_size=len(self.source_vocabulary), outputs="tokens",
+                    output_size=len(self.target_vocabulary), output_length=self.cfg.max_output_words + 2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: sum(len(references[s]) for s in part) for name, part in
                                    split_sources.items()})
@@ -295,7 +296,8 @@ class Task(BaseTask):
     def restore(self, state: dict) -> None:
         if "source_words" in state:  # saved before subwords
             state = {side: {"words": state[f"{side}_words"]} for side in ("source", "target")}
-        self.source_vocabulary, self.target_vocabulary = restore_vocabulary(state["source"]), restore_vocabulary(state["target"])
+        self.source_vocabulary = restore_vocabulary(state["source"])
+        self.target_vocabulary = restore_vocabulary(state["target"])
 
     def answer(self, run, sentences: list[str], beam: int | None = None, steps: bool = False) -> list[dict]:
         outputs = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
@@ -322,7 +324,8 @@ class Task(BaseTask):
         most = max(len(refs) for refs in self.test_references)
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
         bleu, cased = sacrebleu.BLEU(lowercase=True), sacrebleu.BLEU()
-        all_references, all_references_cased = bleu.corpus_score(hypotheses, streams), cased.corpus_score(hypotheses, streams)
+        all_references = bleu.corpus_score(hypotheses, streams)
+        all_references_cased = cased.corpus_score(hypotheses, streams)
         self.bleu_signatures = {"bleu": str(bleu.get_signature()), "bleu_cased": str(cased.get_signature())}
         first_reference = bleu.corpus_score(hypotheses, streams[:1])
         picks = np.random.default_rng(self.seed).choice(len(hypotheses), min(SAMPLES, len(hypotheses)), replace=False)

@@ -56,14 +56,9 @@ class Config(TaskConfig):
                            "digit first, so gap must be below frames")
 
 
-def shown_share(frames: int, gap: int) -> float:
-    """The share of a clip's frames that show a digit."""
-    return math.ceil(frames / (gap + 1)) / frames
-
-
 def memoryless_ceiling(frames: int, gap: int) -> float:
     """The best per-frame accuracy without memory: every shown digit named, every covered frame guessed (1/10)."""
-    shown = shown_share(frames, gap)
+    shown = math.ceil(frames / (gap + 1)) / frames  # the share of frames that show a digit
     return shown + (1 - shown) / 10
 
 

@@ -130,8 +130,9 @@ def test_subwords_come_from_training_text_and_give_it_back_with_its_case():
     restored = translation.Task(task.cfg, DATA, seed=0)
     restored.restore(json.loads(json.dumps(task.state())))
     reference = task.test_references[0][0]
-    assert restored.target_vocabulary.encode(reference) == task.target_vocabulary.encode(reference)
-    assert restored.target_vocabulary.decode(task.target_vocabulary.encode(reference)) == task.target_vocabulary.decode(task.target_vocabulary.encode(reference))
+    ids = task.target_vocabulary.encode(reference)
+    assert restored.target_vocabulary.encode(reference) == ids
+    assert restored.target_vocabulary.decode(ids) == task.target_vocabulary.decode(ids)
 
 
 @pytest.mark.parametrize("tokens,accuracy,bleu", [("words", 0.95, 85), ("subwords", 0.88, 70)])  # pieces: longer

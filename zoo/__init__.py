@@ -49,8 +49,9 @@ if not SHOW_TENSORFLOW_LOG and "tensorflow" not in sys.modules:
 
 
 def lazy_import(name: str):
-    """The module `name`, loaded on first attribute access. Task modules name TensorFlow, Keras and pandas this
-    way, so that importing them for their `Config` (Hydra's check of a command line) loads none of those."""
+    """The module `name`, loaded on first attribute access. Task modules name TensorFlow, Keras and their other
+    heavy libraries this way, so that importing them for their `Config` (Hydra's check of a command line) loads
+    none of those."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.find_spec(name)

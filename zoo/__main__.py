@@ -31,7 +31,7 @@ def main(cfg: DictConfig) -> float | None:
                 shutil.rmtree(run_dir)  # refused before anything ran: no run folder stays behind
                 raise
             if cfg.trainer.resume == "auto" and (earlier := resume.earlier_run(run_dir, cfg)) is not None:
-                shutil.rmtree(run_dir)  # this command's fresh folder: the run goes on in (or is answered by) its earlier one
+                shutil.rmtree(run_dir)  # this command's fresh folder: the earlier run goes on (or answers)
                 run_dir = earlier
         from zoo.runner import run  # TensorFlow loads here
 

@@ -211,10 +211,12 @@ def shown(output: dict, raw) -> str:
 def main_and_right(output: dict) -> tuple[str, str | None]:
     """An answer's main field as text (tags joined by spaces), and the right answer where the task knows it
     (generated test examples)."""
-    main = " ".join(output["tags"]) if "tags" in output else str(
-        next(output[key] for key in ("text", "label", "value") if key in output))
+    def text(value) -> str:
+        return " ".join(value) if isinstance(value, list) else str(value)
+
+    main = next(output[key] for key in ("tags", "text", "label", "value") if key in output)
     right = output.get("expected")
-    return main, " ".join(right) if isinstance(right, list) else None if right is None else str(right)
+    return text(main), None if right is None else text(right)
 
 
 def table(inputs: list, runs: list[TrainedRun], answers: list[list[dict]]) -> str:

@@ -180,7 +180,7 @@ class StepPooling(layers.Layer):
             last = ops.maximum(ops.sum(ops.cast(mask, "int32"), axis=1) - 1, 0)
             return ops.take_along_axis(x, last[:, None, None], axis=1)[:, 0]
         if self.kind == "max":
-            return ops.max(ops.where(real > 0, x, -1e9), axis=1)
+            return ops.max(ops.where(mask[..., None], x, -1e9), axis=1)
         if self.kind == "mean":
             return ops.sum(x * real, axis=1) / ops.maximum(ops.sum(real, axis=1), 1.0)
         return ops.sum(self.weights_over_steps(x, mask)[..., None] * x, axis=1)
