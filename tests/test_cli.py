@@ -82,6 +82,7 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
      "error: task=imdb cannot use topology=one_to_many (tokens in, class out); valid: many_to_one"),
     (["task=imdb", "task.max_length=0"], "error: task.max_length must be > 0, got 0"),
     (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
+    (["trainer.max_seconds=-5"], "error: trainer.max_seconds must be > 0, got -5.0"),
     (["task=pos", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
                                            "steps' states into one answer), not topology=synced"),
     (["task=video", "task.gap=20"], "error: task.gap=20 does not fit a clip of task.frames=20: a clip shows a digit "

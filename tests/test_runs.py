@@ -2,11 +2,12 @@
 import csv
 import json
 
+import keras
 import pytest
 
 from zoo.cells import CELLS
 from zoo.errors import IncompatibleTopology, NonFiniteLoss
-from zoo.runner import run
+from zoo.runner import TimeBudget, run
 
 COMBINATIONS = [("imdb", "many_to_one"), ("bp", "one_to_one"), ("bp", "many_to_one"), ("pos", "synced"),
                 ("pos", "seq2seq"), ("translation", "seq2seq"), ("captioning", "one_to_many"),
@@ -55,6 +56,24 @@ def test_training_stops_once_validation_reaches_stop_at(make_config, tmp_path, s
     metrics = run(make_config("task=bp", "trainer.epochs=3", "trainer.patience=3", f"trainer.stop_at={stop_at}"),
                   tmp_path)
     assert metrics["epochs_run"] == epochs_run  # accuracy is always >= 0 and never >= 1.01
+
+
+def test_the_time_budget_stops_before_an_epoch_that_would_end_past_it():
+    budget = TimeBudget(100, previous=[])
+    budget.set_model(keras.Sequential())
+    budget.model.stop_training = False  # as fit sets it
+    stopped = []
+    for epoch, seconds in enumerate([30, 60, 90]):  # 90 s after three epochs: a fourth would end near 120 s
+        budget.on_epoch_end(epoch, {"seconds": seconds})
+        stopped.append(budget.model.stop_training)
+    assert stopped == [False, False, True]
+    assert TimeBudget(100, previous=[30, 60, 90]).stopped_before  # a resumed run: spent before it began
+    assert not TimeBudget(100, previous=[30, 60]).stopped_before
+
+
+def test_a_run_with_a_spent_time_budget_stops_after_its_first_epoch(make_config, tmp_path):
+    metrics = run(make_config("task=bp", "trainer.epochs=3", "trainer.max_seconds=0.001"), tmp_path)
+    assert metrics["epochs_run"] == 1
 
 
 def test_invalid_combination_writes_a_failed_record(make_config, tmp_path):

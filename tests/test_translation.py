@@ -84,6 +84,13 @@ def test_a_source_sentence_and_all_its_translations_stay_in_one_split():
     assert load(max_words=None)[0].split_sources == task.split_sources  # seeded
 
 
+def test_a_batch_holds_source_sentences_of_one_length():
+    task, spec, splits = load(max_words=None)
+    lengths = [set((x.numpy() != 0).sum(axis=1)) for x, _ in splits.train]
+    assert len(lengths) > 1 and all(len(batch) == 1 for batch in lengths)  # so no source step is padding
+    assert sum(len(x) for x, _ in splits.train) == splits.sizes["train"]
+
+
 def test_bleu_signature_counts_every_reference(tmp_path):
     task, spec, splits = load(max_words=None)
     assert any(len(refs) > 1 for refs in task.test_references)

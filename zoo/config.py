@@ -80,6 +80,7 @@ class TrainerConfig:
     clipnorm: Optional[float] = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
+    max_seconds: Optional[float] = MISSING
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
     tensorboard: bool = MISSING
@@ -87,7 +88,8 @@ class TrainerConfig:
     resume: str = MISSING  # auto | new | a run folder
 
     def __post_init__(self):
-        require_positive("trainer", self, "epochs", "batch_size", "learning_rate", "clipnorm", "limit_batches")
+        require_positive("trainer", self, "epochs", "batch_size", "learning_rate", "clipnorm", "max_seconds",
+                         "limit_batches")
         if not 0 < self.lr_decay <= 1:
             raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.patience < 0:

@@ -83,6 +83,26 @@ class StopAt(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training before an epoch that, at the mean epoch time so far, would end past `seconds` of training.
+    Reads the `seconds` that ElapsedTime logs, so it must come after it."""
+
+    def __init__(self, seconds: float, previous: list[float]):
+        super().__init__()
+        self.seconds, self.elapsed = seconds, list(previous)  # training seconds at the end of each epoch so far
+        self.stopped_before = self.spent()
+
+    def spent(self) -> bool:
+        return bool(self.elapsed) and self.elapsed[-1] * (1 + 1 / len(self.elapsed)) > self.seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.elapsed.append(logs["seconds"])
+        if self.spent():
+            log.info(f"{logs['seconds']:.0f} s of training: another epoch would end past "
+                     f"trainer.max_seconds={self.seconds:g}, stopping")
+            self.model.stop_training = True
+
+
 def reaches(value: float, threshold: float, goal: str) -> bool:
     return value >= threshold if goal == "max" else value <= threshold
 
@@ -167,13 +187,16 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         log.info(f"resuming {run_dir} after epoch {len(previous)}")
     monitored = [row[monitor] for row in previous]
     early_stopping = ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored)
-    stopping_rules = [early_stopping, *([StopAt(monitor, trainer.stop_at, goal, previous=monitored)]
-                                        if trainer.stop_at is not None else [])]
+    stopping_rules = [
+        early_stopping,
+        *([StopAt(monitor, trainer.stop_at, goal, previous=monitored)] if trainer.stop_at is not None else []),
+        *([TimeBudget(trainer.max_seconds, [row["seconds"] for row in previous])] if trainer.max_seconds else []),
+    ]
     callbacks = [
+        ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # first: the others read its `seconds`
         *stopping_rules,
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=early_stopping.previous_best),
-        ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # before CSVLogger, which writes its logs
         *([keras.callbacks.LearningRateScheduler(lambda epoch: trainer.learning_rate * trainer.lr_decay ** epoch)]
           if trainer.lr_decay != 1 else []),  # also before CSVLogger: it logs the epoch's learning_rate
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),

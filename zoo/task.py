@@ -174,7 +174,7 @@ def generated_sizes(train_examples: int, limit: Optional[int]) -> dict[str, int]
 
 
 def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool, seed: int,
-            max_length: Optional[int] = None) -> tf.data.Dataset:
+            max_length: Optional[int] = None, bucket_width: int = 32) -> tf.data.Dataset:
     """Cache the prepared examples once and reshuffle the training set every epoch.
 
     tf.data's autotuning is off: its background thread sleeps for periods that double up to a minute, and
@@ -182,8 +182,8 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
     or 40 s at a time (docs/speed.md). Nor is there a `prefetch`: batches come from memory in microseconds.
 
     With `max_length`, examples are variable-length sequences (the first tensor of an example sets its length):
-    they are batched with others of similar length and padded with 0 to the longest in the batch, so short
-    sequences cost little.
+    they are batched with others whose lengths fall in the same `bucket_width`-wide bucket and padded with 0 to
+    the longest in the batch, so short sequences cost little.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -192,6 +192,6 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
         examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if max_length is None:
         return examples.batch(batch_size)
-    boundaries = [*range(32, max_length, 32), max_length + 1]  # a bucket holds lengths below its bound
+    boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]  # a bucket holds lengths below its bound
     return examples.bucket_by_sequence_length(
         lambda inputs, _: tf.shape(tf.nest.flatten(inputs)[0])[0], boundaries, [batch_size] * (len(boundaries) + 1))
