@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 import tasks
 from zoo import topologies
-from zoo.cells import CELLS, recurrent_layer, state_count
+from zoo.cells import CELLS, recurrent_layer
 from zoo.compare import load_runs
 from zoo.config import compose_config
 from zoo.errors import ZooError
@@ -75,16 +75,9 @@ def params_command(args) -> int:
 def hidden_gradient_norms(model, loss_fn, inputs, targets) -> list[float]:
     """‖∂L/∂h_t‖ (mean over the batch) for every step t of the model's first recurrent layer, which is stepped
     by hand with its own cell so that each h_t is a tensor the gradient can be taken against."""
-    rnn = model.get_layer("rnn_0")
-    sequence = keras.Model(model.inputs, rnn.input)(inputs)
-    cell = next(name for name, layer in CELLS.items() if type(rnn) is layer)
-    states = [tf.zeros((sequence.shape[0], rnn.cell.units)) for _ in range(state_count(cell))]
-    hidden = []
     with tf.GradientTape() as tape:
-        for t in range(sequence.shape[1]):
-            output, states = rnn.cell(sequence[:, t], states)
-            hidden.append(output)
-        loss = loss_fn(targets, model.get_layer("logits")(output))
+        hidden = [output for _, _, output, _ in topologies.first_layer_steps(model, inputs)]
+        loss = loss_fn(targets, model.get_layer("logits")(hidden[-1]))
     return [float(tf.reduce_mean(tf.norm(g, axis=-1))) for g in tape.gradient(loss, hidden)]
 
 

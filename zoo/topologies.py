@@ -417,32 +417,41 @@ def gates(cell, x, states) -> tuple[dict, np.ndarray]:
     return {"update": update, "reset": reset}, update * h + (1 - update) * cell.activation(x_h + recurrent)
 
 
+def first_layer_steps(model: keras.Model, inputs):
+    """The model's first recurrent layer (forward direction) stepped by hand with its own cell from zero states,
+    over the sequence that layer reads from `inputs`: yields (step input, states before, output, states after)
+    for every step, each a tensor of its own (so a gradient can be taken against any one of them)."""
+    rnn, called = first_recurrent_layer(model)
+    sources = [i for i in model.inputs if i.name != "decoder_inputs"]
+    sequence = keras.Model(sources, called.input)(keras.tree.flatten(inputs))
+    states = [ops.zeros((sequence.shape[0], size)) for size in keras.tree.flatten(rnn.cell.state_size)]
+    for t in range(sequence.shape[1]):
+        output, after = rnn.cell(sequence[:, t], states)
+        after = keras.tree.flatten(after)
+        yield sequence[:, t], states, output, after
+        states = after
+
+
 def gate_trace(model: keras.Model, inputs) -> list[dict]:
     """Per input step of one example, for the model's first recurrent layer (forward direction): the mean
     activation of each gate (LSTM forget/input/output, GRU update/reset; none for SimpleRNN) and the norm of the
     hidden state (and of the LSTM's cell state). The states advance by the trained layer's own cell; the gates
     come from the cell's weights, and each step's hidden state from them must equal the cell's."""
-    rnn, called = first_recurrent_layer(model)
+    rnn, _ = first_recurrent_layer(model)
     if rnn is None:
         return []
-    sources = [i for i in model.inputs if i.name != "decoder_inputs"]
-    sequence = keras.Model(sources, called.input)(keras.tree.flatten(inputs))
     cell = rnn.cell
-    states = [ops.zeros((1, size)) for size in keras.tree.flatten(cell.state_size)]
     trace = []
-    for t in range(sequence.shape[1]):
-        x = sequence[:1, t]
+    for x, states, output, after in first_layer_steps(model, inputs):
         step = {}
         if not isinstance(cell, layers.SimpleRNNCell):
             activations, expected = gates(cell, x, states)
             step["gates"] = {name: float(ops.mean(value)) for name, value in activations.items()}
-        output, states = cell(x, states)
-        states = keras.tree.flatten(states)
-        if step and not np.allclose(expected, output, atol=1e-4):
-            raise ZooError(f"the gates computed from {rnn.name}'s weights do not give its cell's state")
+            if not np.allclose(expected, output, atol=1e-4):
+                raise ZooError(f"the gates computed from {rnn.name}'s weights do not give its cell's state")
         step["state_norm"] = float(ops.norm(output))
         if isinstance(cell, layers.LSTMCell):
-            step["cell_norm"] = float(ops.norm(states[1]))
+            step["cell_norm"] = float(ops.norm(after[1]))
         trace.append(step)
     return trace
 
