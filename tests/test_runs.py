@@ -63,12 +63,12 @@ def test_the_time_budget_stops_before_an_epoch_that_would_end_past_it():
     budget.set_model(keras.Sequential())
     budget.model.stop_training = False  # as fit sets it
     stopped = []
-    for epoch, seconds in enumerate([30, 60, 90]):  # 90 s after three epochs: a fourth would end near 120 s
+    for epoch, seconds in enumerate([20, 60, 75]):  # the longest epoch took 40 s: a fourth could end at 115 s
         budget.on_epoch_end(epoch, {"seconds": seconds})
         stopped.append(budget.model.stop_training)
     assert stopped == [False, False, True]
-    assert TimeBudget(100, previous=[30, 60, 90]).stopped_before  # a resumed run: spent before it began
-    assert not TimeBudget(100, previous=[30, 60]).stopped_before
+    assert TimeBudget(100, previous=[20, 60, 75]).stopped_before  # a resumed run: spent before it began
+    assert not TimeBudget(100, previous=[20, 50]).stopped_before
 
 
 def test_a_run_with_a_spent_time_budget_stops_after_its_first_epoch(make_config, tmp_path):

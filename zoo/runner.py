@@ -84,8 +84,8 @@ class StopAt(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Ends training before an epoch that, at the mean epoch time so far, would end past `seconds` of training.
-    Reads the `seconds` that ElapsedTime logs, so it must come after it."""
+    """Ends training before an epoch that, if it took as long as the longest so far, would end past `seconds` of
+    training. Reads the `seconds` that ElapsedTime logs, so it must come after it."""
 
     def __init__(self, seconds: float, previous: list[float]):
         super().__init__()
@@ -93,7 +93,8 @@ class TimeBudget(keras.callbacks.Callback):
         self.stopped_before = self.spent()
 
     def spent(self) -> bool:
-        return bool(self.elapsed) and self.elapsed[-1] * (1 + 1 / len(self.elapsed)) > self.seconds
+        longest = max(np.diff(self.elapsed, prepend=0.0), default=0.0)
+        return bool(self.elapsed) and self.elapsed[-1] + longest > self.seconds
 
     def on_epoch_end(self, epoch, logs=None):
         self.elapsed.append(logs["seconds"])
