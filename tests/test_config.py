@@ -141,3 +141,10 @@ def test_imdb_best_preset_is_the_measured_setting():
     assert (cfg.task.name, cfg.cell.name, cfg.task.vocabulary_size, cfg.task.max_length, cfg.model.pooling.name,
             cfg.model.word_dropout, cfg.model.dropout, cfg.trainer.epochs, cfg.trainer.lr_decay) == (
         "imdb", "gru", 20000, 800, "attention", 0.5, 0.5, 10, 0.8)
+
+
+def test_translation_best_preset_is_the_measured_setting():
+    cfg = compose_config(["experiment=translation_best"])
+    assert (cfg.task.name, cfg.cell.name, cfg.task.tokens.name, cfg.task.beam_size, cfg.model.bidirectional,
+            cfg.model.dropout, cfg.model.attention.name, cfg.trainer.epochs, cfg.trainer.lr_decay) == (
+        "translation", "gru", "words", 4, True, 0.2, "luong", 14, 0.85)
