@@ -50,8 +50,9 @@ SOURCES = [
 ]
 WHERE_TO_GET = f"download {KERAS_URL} into keras/datasets/ under the data dir (or spa.txt from manythings.org/anki)"
 DIRECTIONS = ("eng-spa", "spa-eng")
-# Sentences are a few words long, so batches hold sentences of one length: padded steps would cost as much as
-# real ones, mostly in the output softmax (an epoch took 1.35x as long with imdb's 32-token-wide buckets).
+# Sentences are a few words long, so batches hold source sentences of one length: padded steps cost as much as
+# real ones, mostly in the output softmax (with imdb's 32-token-wide buckets the first 30 batches of an epoch
+# took 1.35x as long; docs/speed.md).
 BUCKET_WIDTH = 1
 TOKEN = re.compile(r"\w+(?:'\w+)*|[^\w\s]")  # words (with their contractions) and single punctuation marks
 

@@ -191,7 +191,8 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     stopping_rules = [
         early_stopping,
         *([StopAt(monitor, trainer.stop_at, goal, previous=monitored)] if trainer.stop_at is not None else []),
-        *([TimeBudget(trainer.max_seconds, [row["seconds"] for row in previous])] if trainer.max_seconds else []),
+        *([TimeBudget(trainer.max_seconds, [row["seconds"] for row in previous])]
+          if trainer.max_seconds is not None else []),
     ]
     callbacks = [
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # first: the others read its `seconds`

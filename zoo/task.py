@@ -192,6 +192,7 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
         examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if max_length is None:
         return examples.batch(batch_size)
-    boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]  # a bucket holds lengths below its bound
+    # a bucket holds the lengths below its bound
+    boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]
     return examples.bucket_by_sequence_length(
         lambda inputs, _: tf.shape(tf.nest.flatten(inputs)[0])[0], boundaries, [batch_size] * (len(boundaries) + 1))
