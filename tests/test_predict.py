@@ -1,6 +1,5 @@
 """Using trained runs on new input: `zoo.predict` in a fresh process answers raw inputs as the run did."""
 import json
-import os
 import re
 
 import keras
@@ -8,45 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import TASKS
 from zoo import export, predict, topologies
 from zoo.errors import ZooError
-from zoo.runner import run
-
-QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
-TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
-    "imdb": [],
-    "bp": [],
-    "pos": [],
-    "translation": ["task.dataset=toy", "task.limit=300"],
-    "captioning": ["task.train_examples=300"],
-    "memory": ["task.train_examples=300", "task.length=20"],
-    "shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt", "task.sample_chars=30"],
-    "video": ["task.train_examples=200", "task.frames=6", "task.gap=2"],
-}
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """task -> the folder of a short finished run of it, trained once for all test workers."""
-    from conftest import ROOT, TINY
-    from filelock import FileLock
-    from hydra import compose, initialize_config_dir
-
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "trained_runs"  # one per session
-
-    def get(task: str):
-        folder = shared / task
-        with FileLock(f"{folder}.lock"):
-            if not (folder / predict.PREDICTOR).exists():
-                with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-                    cfg = compose("config", overrides=[*TINY, f"task={task}", *QUICK, *TASKS[task]])
-                folder.mkdir(parents=True, exist_ok=True)
-                run(cfg, folder)
-        return folder
-
-    return get
-
 
 def saved_predictions(run_dir):
     return [json.loads(line) for line in (run_dir / predict.PREDICTIONS).read_text().splitlines()]

@@ -61,8 +61,8 @@ def one_line(error: Exception) -> str:
     return line
 
 
-COMMANDS = {"predict": "zoo.predict", "export": "zoo.export", "compare": "zoo.compare", "diagnose": "zoo.diagnose",
-            "bench": "zoo.bench"}  # `zoo predict ...` = `python -m zoo.predict ...`
+COMMANDS = {"predict": "zoo.predict", "evaluate": "zoo.evaluate", "export": "zoo.export", "compare": "zoo.compare",
+            "diagnose": "zoo.diagnose", "bench": "zoo.bench"}  # `zoo predict ...` = `python -m zoo.predict ...`
 
 
 def cli() -> None:

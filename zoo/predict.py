@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from zoo.errors import ZooError
 
@@ -116,17 +117,36 @@ def check_run(run_dir: Path) -> dict:
     return json.loads((run_dir / PREDICTOR).read_text())
 
 
-def load(run_dir) -> TrainedRun:
-    """A finished run folder as a `TrainedRun`, in a process that has never seen the training data."""
+def with_settings(config: dict, settings: list[str]):
+    """A run's saved config with `task.KEY=VALUE` and `paths.data_dir=DIR` settings changed, checked against the
+    task's Config; its model and trainer settings are what the weights were trained with, and stay."""
+    import tasks
+
+    for setting in settings:
+        key, equals, _ = setting.partition("=")
+        if not equals or key == "task.name" or not (key.startswith("task.") or key == "paths.data_dir"):
+            raise ZooError(f"{setting}: only task.KEY=VALUE and paths.data_dir=DIR settings can change for a trained "
+                           "run (its task, model and trainer are what it was trained with)")
+    try:
+        cfg = OmegaConf.merge(OmegaConf.create(config), OmegaConf.from_dotlist(list(settings)))
+        tasks.create(cfg)  # unknown keys, wrong types and bad values, before any model loads
+    except OmegaConfBaseException as e:
+        raise ZooError(str(e).strip().splitlines()[0]) from None
+    return cfg
+
+
+def load(run_dir, settings: list[str] = ()) -> TrainedRun:
+    """A finished run folder as a `TrainedRun`, in a process that has never seen the training data; `settings`
+    change its task's settings (see `with_settings`), e.g. task.beam_size=1."""
     run_dir = Path(run_dir)
     saved = check_run(run_dir)
+    cfg = with_settings(saved["config"], settings)
     import keras
 
     import tasks
     from zoo import topologies  # noqa: F401  (defines the zoo's own layers, which the saved model names)
     from zoo.task import Spec
 
-    cfg = OmegaConf.create(saved["config"])
     spec = saved["spec"]
     spec = Spec(**{**spec, "image_shape": tuple(spec["image_shape"]) if spec["image_shape"] else None})
     task = tasks.create(cfg)

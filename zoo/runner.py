@@ -167,16 +167,20 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         write_json(run_dir / "metrics.json", record)
 
 
+def load_splits(task, trainer) -> tuple:
+    """The task's spec and splits, each split cut to trainer.limit_batches batches where that is set."""
+    spec, splits = task.load(trainer.batch_size)
+    return spec, dataclasses.replace(splits, **{name: getattr(splits, name).take(trainer.limit_batches or -1)
+                                                for name in ("train", "val", "test")})
+
+
 def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     model_cfg, trainer, task = checked(cfg)
 
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)
-    spec, splits = task.load(trainer.batch_size)
-    splits = dataclasses.replace(splits, **{name: getattr(splits, name).take(trainer.limit_batches or -1)
-                                            for name in ("train", "val", "test")})
-    train, val, test = splits.train, splits.val, splits.test
-    train, val, test = (topologies.model_data(cfg.topology_name, split, spec) for split in (train, val, test))
+    spec, splits = load_splits(task, trainer)
+    train, val = (topologies.model_data(cfg.topology_name, split, spec) for split in (splits.train, splits.val))
 
     model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
     compile_model(model, task.loss(), task.metrics(), trainer)
@@ -217,13 +221,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     history = {key: [row[key] for row in rows] for key in rows[0]}
     train_seconds = history["seconds"][-1]
 
-    test_metrics = model.evaluate(test, return_dict=True, verbose=0)
-    if spec.outputs in topologies.STEP_OUTPUTS:  # the accuracy is a count over real steps, never padding
-        steps = topologies.step_predictions(model, spec, cfg.topology_name, splits.test)
-        test_metrics["accuracy"] = topologies.step_accuracy(steps)
-        test_metrics.update(task.step_metrics(steps, run_dir))
-    predict = functools.partial(topologies.predict, model, spec, cfg.topology_name)
-    test_metrics.update(task.test_metrics(predict, splits, run_dir))
+    test_metrics = evaluate_test(model, spec, cfg.topology_name, task, splits, run_dir)
     model.save(run_dir / "model.keras")
     predictor.save(run_dir, cfg, task, spec)
     predictor.write_predictions(predictor.TrainedRun(run_dir, cfg, task, spec, model))
@@ -242,12 +240,26 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
         "examples_per_second": round(epochs_run * examples_per_epoch / train_seconds, 1),
         "primary_metric": task.primary_metric,
         "primary_goal": goal,
-        "test": {k: float(v) for k, v in test_metrics.items()},
+        "test": test_metrics,
         "val": {k.removeprefix("val_"): float(v[best]) for k, v in history.items() if k.startswith("val_")},
         "target": task.target,
         "seconds_to_target": reached[0] if reached else None,  # when validation first reached the target
         **task.extras(),
     }
+
+
+def evaluate_test(model: keras.Model, spec, topology: str, task, splits, out_dir: Path) -> dict:
+    """The test metrics of a compiled model: the compiled ones, then the task's own over decoded predictions
+    (its samples are written to out_dir). `python -m zoo.evaluate` scores a saved run through this too."""
+    test = topologies.model_data(topology, splits.test, spec)
+    metrics = model.evaluate(test, return_dict=True, verbose=0)
+    if spec.outputs in topologies.STEP_OUTPUTS:  # the accuracy is a count over real steps, never padding
+        steps = topologies.step_predictions(model, spec, topology, splits.test)
+        metrics["accuracy"] = topologies.step_accuracy(steps)
+        metrics.update(task.step_metrics(steps, out_dir))
+    predict = functools.partial(topologies.predict, model, spec, topology)
+    metrics.update(task.test_metrics(predict, splits, out_dir))
+    return {name: float(value) for name, value in metrics.items()}
 
 
 def train_new(overrides: list[str]) -> dict:
