@@ -94,8 +94,8 @@ class Task(BaseTask):
     def target(self):
         return 0.01 if self.adding else None  # adding problem MSE; Bai et al. report 5.3e-5 for a GRU at T=600
 
-    def loss(self):
-        return keras.losses.MeanSquaredError() if self.adding else super().loss()
+    def loss(self, label_smoothing: float = 0.0):
+        return keras.losses.MeanSquaredError() if self.adding else super().loss(label_smoothing)
 
     def metrics(self) -> list:
         return [keras.metrics.MeanSquaredError(name="mse")] if self.adding else super().metrics()

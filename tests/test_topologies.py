@@ -211,6 +211,24 @@ def test_seq2seq_padding_changes_neither_loss_nor_accuracy():
     np.testing.assert_allclose(evaluate(0, 0), evaluate(4, 3), rtol=1e-5)
 
 
+def test_smoothed_loss_is_a_hand_count_over_real_steps_and_survives_saving(tmp_path):
+    smoothing = 0.1
+    model = topologies.seq2seq(TOKENS_FROM_TOKENS, "gru", model_config(attention=Attention.luong))
+    model.compile(loss=topologies.SmoothedCrossentropy(smoothing))
+    source, target = np.array([[3, 4, 5, 0]]), np.array([[1, 6, 7, 2, 0, 0]])
+    data = topologies.teacher_forcing(tf.data.Dataset.from_tensors((source, target)), TOKENS_FROM_TOKENS)
+    (context, decoder_in), next_tokens = next(iter(data))
+    log_probs = keras.ops.convert_to_numpy(keras.ops.log_softmax(model.predict_on_batch([context, decoder_in]), -1))
+    real = next_tokens.numpy()[0] != 0
+    right = log_probs[0, np.arange(real.size), next_tokens.numpy()[0]]
+    by_hand = (-(1 - smoothing) * right - smoothing * log_probs[0].mean(-1))[real].mean()
+    assert model.evaluate(data, verbose=0) == pytest.approx(by_hand, rel=1e-5)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert reloaded.loss.smoothing == smoothing
+    assert reloaded.evaluate(data, verbose=0) == pytest.approx(by_hand, rel=1e-5)
+
+
 def test_seq2seq_tags_one_per_input_step():
     model = topologies.seq2seq(TAGS, "lstm", MODEL)
     tokens = np.array([[3, 4, 5, 0], [6, 7, 0, 0]])

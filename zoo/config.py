@@ -81,6 +81,7 @@ class TrainerConfig:
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
     max_seconds: Optional[float] = MISSING
+    label_smoothing: float = MISSING
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
     tensorboard: bool = MISSING
@@ -92,6 +93,8 @@ class TrainerConfig:
                          "limit_batches")
         if not 0 < self.lr_decay <= 1:
             raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ZooError(f"trainer.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience < 0:
             raise ZooError(f"trainer.patience must be >= 0, got {self.patience}")
 
@@ -156,6 +159,9 @@ def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
         raise ZooError(f"cell=none (no recurrence: a Dense layer per step) is for topology=synced or many_to_one, "
                        f"one direction; not topology={cfg.topology_name}"
                        + (" with model.bidirectional=true" if model.bidirectional else ""))
+    if trainer.label_smoothing and task.outputs == "value":
+        raise ZooError(f"trainer.label_smoothing is for tasks that predict classes or tokens; task={cfg.task.name} "
+                       "here predicts a value")
     if model.pooling != Pooling.last and cfg.topology_name != "many_to_one":
         raise ZooError(f"model.pooling={model.pooling.name} is for topology=many_to_one (it pools the steps' states "
                        f"into one answer), not topology={cfg.topology_name}")

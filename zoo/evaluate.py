@@ -30,14 +30,11 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     from zoo.predict import load
 
     run = load(run_dir, list(settings))
-    from omegaconf import OmegaConf
-
-    from zoo.config import TrainerConfig
     from zoo.runner import compile_model, evaluate_test, load_splits, write_json
 
     import keras
 
-    trainer = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainerConfig), run.cfg.trainer))
+    trainer = run.cfg.trainer
     keras.utils.set_random_seed(run.cfg.seed)
     spec, splits = load_splits(run.task, trainer)
     now, trained = dataclasses.asdict(spec), dataclasses.asdict(run.spec)
@@ -45,7 +42,7 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
         changed = [key for key in now if now[key] != trained[key]]
         raise ZooError(f"the data under these settings does not fit the trained model ({', '.join(changed)} "
                        "changed); evaluate with settings that leave the data as it was")
-    compile_model(run.model, run.task.loss(), run.task.metrics(), trainer)
+    compile_model(run.model, run.task.loss(trainer.get("label_smoothing", 0.0)), run.task.metrics(), trainer)
     out = evaluation_dir(run.run_dir, list(settings))
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run.run_dir), "settings": list(settings),

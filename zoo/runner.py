@@ -183,7 +183,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     train, val = (topologies.model_data(cfg.topology_name, split, spec) for split in (splits.train, splits.val))
 
     model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
-    compile_model(model, task.loss(), task.metrics(), trainer)
+    compile_model(model, task.loss(trainer.label_smoothing), task.metrics(), trainer)
     monitor, goal = f"val_{task.primary_metric}", task.primary_goal
     history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
     previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]

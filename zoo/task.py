@@ -75,7 +75,11 @@ class Task:
     def load(self, batch_size: int) -> tuple[Spec, Splits]:
         raise NotImplementedError
 
-    def loss(self):
+    def loss(self, label_smoothing: float = 0.0):
+        if label_smoothing:
+            from zoo.topologies import SmoothedCrossentropy
+
+            return SmoothedCrossentropy(label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def metrics(self) -> list:

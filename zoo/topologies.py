@@ -85,6 +85,25 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy from logits against integer labels smoothed toward uniform (Szegedy et al. 2016): the
+    right class gets 1 - smoothing, and smoothing is spread over all classes. Masked steps count for nothing,
+    as with Keras's own losses."""
+
+    def __init__(self, smoothing: float, name: str = "smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+        right = ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(y_true, "int32"), -1), axis=-1)[..., 0]
+        return -(1 - self.smoothing) * right - self.smoothing * ops.mean(log_probs, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class WordDropout(layers.Layer):
     """In training, each word becomes the unknown word with probability `rate` (padding stays padding), so the
     model learns to tag or read words it has not seen from their context and spelling."""
