@@ -30,9 +30,9 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     from zoo.predict import load
 
     run = load(run_dir, list(settings))
-    from zoo.runner import compile_model, evaluate_test, load_splits, write_json
-
     import keras
+
+    from zoo.runner import compile_model, evaluate_test, load_splits, write_json
 
     trainer = run.cfg.trainer
     keras.utils.set_random_seed(run.cfg.seed)
