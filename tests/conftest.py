@@ -47,6 +47,20 @@ def zoo_cli(tmp_path):
     return cli
 
 
+@pytest.fixture
+def error_line(capsys):
+    """Call a command's `main(args)` that must fail: it exits 1 with one stderr line and no stdout; returns the line."""
+
+    def call(main, *args) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        assert exit_.value.code == 1 and captured.out == "" and len(captured.err.splitlines()) == 1
+        return captured.err.strip()
+
+    return call
+
+
 QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
 TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
     "imdb": [],

@@ -32,15 +32,11 @@ def test_a_changed_setting_decodes_anew_and_leaves_the_runs_files(trained, capsy
     assert record["test"]["accuracy"] == pytest.approx(trained_test_metrics(run_dir)["accuracy"])  # teacher forced
 
 
-def test_settings_that_cannot_change_get_one_line(trained, capsys, tmp_path):
+def test_settings_that_cannot_change_get_one_line(trained, error_line, tmp_path):
     translation = trained("translation")
 
     def cli(*args) -> str:
-        with pytest.raises(SystemExit) as exit_:
-            evaluate.main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        assert exit_.value.code == 1 and captured.out == "" and len(captured.err.splitlines()) == 1
-        return captured.err.strip()
+        return error_line(evaluate.main, *args)
 
     assert cli(tmp_path) == f"error: {tmp_path} is not a run folder (it has no metrics.json)"
     assert "only task.KEY=VALUE and paths.data_dir=DIR" in cli(translation, "model.units=4")

@@ -121,15 +121,11 @@ def test_python_api_answers_patients_and_any_review(trained):
     assert all(set(r["probabilities"]) == {"negative", "positive"} for r in review)
 
 
-def test_bad_runs_and_inputs_get_one_line(trained, capsys, tmp_path):
+def test_bad_runs_and_inputs_get_one_line(trained, error_line, tmp_path):
     imdb, bp, captioning = trained("imdb"), trained("bp"), trained("captioning")
 
     def cli(*args) -> str:
-        with pytest.raises(SystemExit) as exit_:
-            predict.main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        assert exit_.value.code == 1 and captured.out == "" and len(captured.err.splitlines()) == 1
-        return captured.err.strip()
+        return error_line(predict.main, *args)
 
     assert cli(tmp_path, "--input", "x") == f"error: {tmp_path} is not a run folder and holds no finished runs"
     old = tmp_path / "old"
