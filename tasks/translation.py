@@ -80,6 +80,7 @@ class Config(TaskConfig):
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     beam_size: int = 1  # 1 = greedy decoding
+    write_unknown: bool = True  # words: false = decoding never writes [UNK]; the likeliest known word takes its place
     max_output_words: int = 30  # decoding stops after this many words (pieces, with subwords) if no end token came
 
     def __post_init__(self):
@@ -286,12 +287,15 @@ class Task(BaseTask):
         """Source token ids; a sentence with no words reads as one unknown word (a sequence needs a step)."""
         return self.source_vocabulary.encode(sentence) or [self.source_vocabulary.unknown]
 
-    def translate(self, predict, sentences: list[str]) -> list[list[int]]:
-        """Decoded target ids, in batches of similar length (short batches finish early), in the input order."""
+    def translate(self, predict, sentences: list[str], beam: int | None = None) -> list[list[int]]:
+        """Decoded target ids, in batches of similar length (short batches finish early), in the input order,
+        with the task's beam size (or `beam`) and unknown-word setting."""
+        exclude = () if self.cfg.write_unknown else (self.target_vocabulary.unknown,)
+        decode = functools.partial(predict, beam_size=beam or self.cfg.beam_size, exclude=exclude)
         sources = [self.encode_source(sentence) for sentence in sentences]
         outputs = [[]] * len(sentences)
         for batch in by_length(sources):
-            for i, tokens in zip(batch, predict(keras.utils.pad_sequences([sources[i] for i in batch], padding="post"))):
+            for i, tokens in zip(batch, decode(keras.utils.pad_sequences([sources[i] for i in batch], padding="post"))):
                 outputs[i] = tokens
         return outputs
 
@@ -305,7 +309,7 @@ class Task(BaseTask):
         self.target_vocabulary = restore_vocabulary(state["target"])
 
     def answer(self, run, sentences: list[str], beam: int | None = None, steps: bool = False) -> list[dict]:
-        outputs = self.translate(functools.partial(run.ids, beam_size=beam or self.cfg.beam_size), sentences)
+        outputs = self.translate(run.ids, sentences, beam)
         answers = [{"text": self.target_vocabulary.decode(ids)} for ids in outputs]
         if steps:  # source words against output words, and the encoder's gates
             for answer, sentence, ids in zip(answers, sentences, outputs):
@@ -325,7 +329,7 @@ class Task(BaseTask):
     def test_metrics(self, predict, splits: Splits, run_dir: Path) -> dict:
         """Corpus BLEU of the decoded test sources against all their references, and 20 samples."""
         hypotheses = [self.target_vocabulary.decode(ids) for ids in
-                      self.translate(functools.partial(predict, beam_size=self.cfg.beam_size), self.test_sources)]
+                      self.translate(predict, self.test_sources)]
         most = max(len(refs) for refs in self.test_references)
         streams = [[refs[i] if i < len(refs) else None for refs in self.test_references] for i in range(most)]
         bleu, cased = sacrebleu.BLEU(lowercase=True), sacrebleu.BLEU()

@@ -175,6 +175,11 @@ def test_seq2seq_learns_to_reverse(cell, attention):
     for beam_size in (1, 3):
         decoded = topologies.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size)
         assert np.mean([d == t for d, t in zip(decoded, unpad(targets[:200]))]) > 0.8
+        excluded = decoded[0][0]
+        without = topologies.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size, exclude=(excluded,))
+        assert not any(excluded in row for row in without)
+        if beam_size == 1:  # a greedy answer changes only where the excluded id was the likeliest
+            assert all(w == d for w, d in zip(without, decoded) if excluded not in d)
 
 
 def test_attention_layers_and_where_they_apply():

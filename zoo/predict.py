@@ -71,10 +71,10 @@ class TrainedRun:
 
         return topologies.attention_weights(self.model, source, output_ids, self.spec)
 
-    def ids(self, batch, beam_size: int = 1):
+    def ids(self, batch, beam_size: int = 1, exclude: tuple[int, ...] = ()):
         from zoo import topologies
 
-        return topologies.predict(self.model, self.spec, self.topology, batch, beam_size=beam_size)
+        return topologies.predict(self.model, self.spec, self.topology, batch, beam_size=beam_size, exclude=exclude)
 
 
 def save(run_dir: Path, cfg, task, spec) -> None:

@@ -92,8 +92,9 @@ class Task:
     def test_metrics(self, predict: Callable, splits: Splits, run_dir: Path) -> dict:
         """Test metrics beyond the compiled ones (e.g. BLEU of decoded outputs); may write samples to run_dir.
 
-        `predict(inputs, beam_size=1)` gives the trained model's answers for a batch of inputs: a class per
-        example, a tag per input step, or a list of generated token ids per example (see topologies.predict).
+        `predict(inputs, beam_size=1, exclude=())` gives the trained model's answers for a batch of inputs: a class
+        per example, a tag per input step, or a list of generated token ids per example, none of them in
+        `exclude` (see topologies.predict).
         """
         return {}
 

@@ -326,11 +326,11 @@ def teacher_forcing(ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
 logging.getLogger("tensorflow").addFilter(lambda record: "triggered tf.function retracing" not in record.getMessage())
 
 
-def decode(model: keras.Model, context, spec: Spec, max_length: int | None = None,
-           beam_size: int = 1) -> list[list[int]]:
+def decode(model: keras.Model, context, spec: Spec, max_length: int | None = None, beam_size: int = 1,
+           exclude: tuple[int, ...] = ()) -> list[list[int]]:
     """Generate output ids for every example of `context` by beam search (greedy when beam_size=1). Each step
-    runs the model on the prefixes so far; a beam ends at the end token or after `max_length` tokens, and the
-    finished beams are ranked by mean log-probability per token."""
+    runs the model on the prefixes so far and never writes an id in `exclude`; a beam ends at the end token or
+    after `max_length` tokens, and the finished beams are ranked by mean log-probability per token."""
     max_length = max_length or spec.output_length - 1  # output_length counts the start token
     end = spec.end_id if spec.outputs == "tokens" else -1  # tags never end early
     n, k = len(keras.tree.flatten(context)[0]), beam_size
@@ -346,6 +346,7 @@ def decode(model: keras.Model, context, spec: Spec, max_length: int | None = Non
         log_probs[:, 0] = -np.inf  # padding
         if spec.outputs == "tokens":
             log_probs[:, spec.start_id] = -np.inf
+        log_probs[:, list(exclude)] = -np.inf
         log_probs = log_probs.reshape(n, k, -1)
         log_probs[done] = -np.inf
         log_probs[done, 0] = 0.0  # a finished beam only grows padding, at no cost
@@ -369,17 +370,18 @@ def probabilities(model: keras.Model, inputs) -> np.ndarray:
 STEP_OUTPUTS = {"tags", "next", "tokens"}  # output kinds with one id per step, where 0 marks padding
 
 
-def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1):
+def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1,
+            exclude: tuple[int, ...] = ()):
     """The model's answers for a batch of inputs: class ids or values (batch,), tag ids (batch, steps), or one
-    list of generated token ids per example."""
+    list of generated token ids per example (never one in `exclude`)."""
     if spec.outputs == "value":
         return model.predict_on_batch(inputs)[:, 0]
     if topology not in GENERATIVE:
         return np.argmax(probabilities(model, inputs), axis=-1)
     if spec.outputs == "tags":  # exactly one tag per input step
         steps = np.shape(keras.tree.flatten(inputs)[0])[1]
-        return np.array(decode(model, inputs, spec, steps, beam_size))
-    return decode(model, inputs, spec, beam_size=beam_size)
+        return np.array(decode(model, inputs, spec, steps, beam_size, exclude))
+    return decode(model, inputs, spec, beam_size=beam_size, exclude=exclude)
 
 
 def step_predictions(model: keras.Model, spec: Spec, topology: str, ds: tf.data.Dataset) -> list[tuple]:
