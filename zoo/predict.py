@@ -118,8 +118,9 @@ def check_run(run_dir: Path) -> dict:
 
 
 def with_settings(config: dict, settings: list[str]):
-    """A run's saved config with `task.KEY=VALUE` and `paths.data_dir=DIR` settings changed, checked against the
-    task's Config; its model and trainer settings are what the weights were trained with, and stay."""
+    """A run's saved config with `task.KEY=VALUE` and `paths.data_dir=DIR` settings changed, and its task under
+    them, checked against the task's Config; the model and trainer settings are what the weights were trained
+    with, and stay."""
     import tasks
 
     for setting in settings:
@@ -129,10 +130,9 @@ def with_settings(config: dict, settings: list[str]):
                            "run (its task, model and trainer are what it was trained with)")
     try:
         cfg = OmegaConf.merge(OmegaConf.create(config), OmegaConf.from_dotlist(list(settings)))
-        tasks.create(cfg)  # unknown keys, wrong types and bad values, before any model loads
+        return cfg, tasks.create(cfg)  # unknown keys, wrong types and bad values, before any model loads
     except OmegaConfBaseException as e:
         raise ZooError(str(e).strip().splitlines()[0]) from None
-    return cfg
 
 
 def load(run_dir, settings: list[str] = ()) -> TrainedRun:
@@ -140,16 +140,14 @@ def load(run_dir, settings: list[str] = ()) -> TrainedRun:
     change its task's settings (see `with_settings`), e.g. task.beam_size=1."""
     run_dir = Path(run_dir)
     saved = check_run(run_dir)
-    cfg = with_settings(saved["config"], settings)
+    cfg, task = with_settings(saved["config"], settings)
     import keras
 
-    import tasks
     from zoo import topologies  # noqa: F401  (defines the zoo's own layers, which the saved model names)
     from zoo.task import Spec
 
     spec = saved["spec"]
     spec = Spec(**{**spec, "image_shape": tuple(spec["image_shape"]) if spec["image_shape"] else None})
-    task = tasks.create(cfg)
     task.restore(saved["task"])
     try:
         model = keras.models.load_model(run_dir / "model.keras")
