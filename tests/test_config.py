@@ -145,6 +145,6 @@ def test_imdb_best_preset_is_the_measured_setting():
 
 def test_translation_best_preset_is_the_measured_setting():
     cfg = compose_config(["experiment=translation_best"])
-    assert (cfg.task.name, cfg.cell.name, cfg.task.tokens.name, cfg.task.beam_size, cfg.model.bidirectional,
-            cfg.model.dropout, cfg.model.attention.name, cfg.trainer.epochs, cfg.trainer.lr_decay) == (
-        "translation", "gru", "words", 4, True, 0.2, "luong", 14, 0.85)
+    assert (cfg.task.name, cfg.cell.name, cfg.task.tokens.name, cfg.task.beam_size, cfg.task.write_unknown,
+            cfg.model.bidirectional, cfg.model.dropout, cfg.model.attention.name, cfg.trainer.epochs,
+            cfg.trainer.lr_decay) == ("translation", "gru", "words", 4, False, True, 0.2, "luong", 14, 0.85)

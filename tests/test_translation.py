@@ -94,7 +94,7 @@ def test_a_batch_holds_source_sentences_of_one_length():
 def test_bleu_signature_counts_every_reference(tmp_path):
     task, spec, splits = load(max_words=None)
     assert any(len(refs) > 1 for refs in task.test_references)
-    task.test_metrics(lambda sources, beam_size: [[3]] * len(sources), splits, tmp_path)
+    task.test_metrics(lambda sources, beam_size, exclude: [[3]] * len(sources), splits, tmp_path)
     signatures = task.extras()
     assert signatures["bleu_signature"].startswith("nrefs:var|case:lc|")
     assert signatures["bleu_cased_signature"].startswith("nrefs:var|case:mixed|")
@@ -116,7 +116,7 @@ def test_bleu_of_a_perfect_output_is_100(tmp_path):
     reference_ids = {tuple(task.encode_source(s)): task.target_vocabulary.encode(refs[0])
                      for s, refs in zip(task.test_sources, task.test_references)}
 
-    def perfect(sources, beam_size):
+    def perfect(sources, beam_size, exclude):
         return [reference_ids[tuple(t for t in row if t)] for row in sources.tolist()]
 
     metrics = task.test_metrics(perfect, splits, tmp_path)
