@@ -340,13 +340,11 @@ def decode(model: keras.Model, context, spec: Spec, max_length: int | None = Non
     scores[:, 1:] = -np.inf  # the beams start identical: grow only the first
     done = np.zeros((n, k), dtype=bool)
     rows = np.arange(n)[:, None]
+    never = [0, *([spec.start_id] if spec.outputs == "tokens" else []), *exclude]  # padding, start marker, exclude
     for _ in range(max_length):
         logits = model.predict_on_batch([context, tokens.reshape(n * k, -1)])[:, -1].astype("float64")
         log_probs = log_softmax(logits, axis=-1)
-        log_probs[:, 0] = -np.inf  # padding
-        if spec.outputs == "tokens":
-            log_probs[:, spec.start_id] = -np.inf
-        log_probs[:, list(exclude)] = -np.inf
+        log_probs[:, never] = -np.inf
         log_probs = log_probs.reshape(n, k, -1)
         log_probs[done] = -np.inf
         log_probs[done, 0] = 0.0  # a finished beam only grows padding, at no cost
