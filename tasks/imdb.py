@@ -34,6 +34,8 @@ SOURCES = [
 ]
 WHERE_TO_GET = f"download {URL} into the data dir"
 LABELS = ["negative", "positive"]
+MARKS_AS_WORDS = r" \1 "
+OTHER_PUNCTUATION = r'["#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'  # Keras's standardization less "!" and "?"
 REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 
 
@@ -44,6 +46,7 @@ class Config(TaskConfig):
     vocabulary_size: int = 10000  # most frequent training words kept; the rest share one OOV id
     max_length: int = 400  # words kept from the start of each review
     val_fraction: float = 0.1  # seeded share of the official train set held out for validation
+    marks: bool = False  # keep "!" and "?" as words of their own (all other punctuation is dropped)
 
     def __post_init__(self):
         super().__post_init__()
@@ -77,6 +80,12 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
     return splits
 
 
+def words_and_marks(texts: tf.Tensor) -> tf.Tensor:
+    """Keras's standardization (lower-cased, punctuation dropped), but "!" and "?" kept as words of their own."""
+    spaced = tf.strings.regex_replace(tf.strings.lower(texts), "([!?])", MARKS_AS_WORDS)
+    return tf.strings.regex_replace(spaced, OTHER_PUNCTUATION, "")
+
+
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "class"
@@ -93,7 +102,7 @@ class Task(BaseTask):
         test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
         parts["test"] = (texts[test], labels[test])
 
-        self.vectorize = keras.layers.TextVectorization(self.cfg.vocabulary_size, ragged=True)
+        self.vectorize = self.vectorizer(max_tokens=self.cfg.vocabulary_size)
         self.vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
         self.test_reviews = parts["test"]
 
@@ -109,14 +118,19 @@ class Task(BaseTask):
                             sizes={name: len(y) for name, (_, y) in parts.items()})
 
     def token_ids(self, texts: tf.Tensor) -> tf.Tensor:
-        """A review's (or a batch's, ragged) word ids: lower-cased, without punctuation, cut at max_length."""
+        """A review's (or a batch's, ragged) word ids: lower-cased, without punctuation (with task.marks, "!" and
+        "?" are words), cut at max_length."""
         return self.vectorize(texts)[..., : self.cfg.max_length]
 
     def state(self) -> dict:
         return {"vocabulary": [str(word) for word in self.vectorize.get_vocabulary()]}
 
     def restore(self, state: dict) -> None:
-        self.vectorize = keras.layers.TextVectorization(vocabulary=state["vocabulary"], ragged=True)
+        self.vectorize = self.vectorizer(vocabulary=state["vocabulary"])
+
+    def vectorizer(self, **kwargs) -> keras.layers.TextVectorization:
+        standardize = words_and_marks if self.cfg.marks else "lower_and_strip_punctuation"
+        return keras.layers.TextVectorization(standardize=standardize, ragged=True, **kwargs)
 
     def answer(self, run, reviews: list[str], steps: bool = False) -> list[dict]:
         ids = [review or [1] for review in self.token_ids(tf.constant(reviews)).to_list()]  # nothing known: [UNK]

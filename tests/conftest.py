@@ -63,7 +63,7 @@ def error_line(capsys):
 
 QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
 TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
-    "imdb": [],
+    "imdb": ["task.marks=true"],  # the preset's standardization: saved, restored and exported as trained
     "bp": [],
     "pos": [],
     "translation": ["task.dataset=toy", "task.limit=300"],

@@ -41,6 +41,17 @@ def test_imdb_splits_are_disjoint_and_seeded():
     np.testing.assert_array_equal(next(iter(again.val))[0], next(iter(splits.val))[0])
 
 
+def test_imdb_marks_are_words_of_their_own():
+    def words(marks: bool) -> list[str]:
+        task = imdb.Task(imdb.Config(marks=marks), DATA, seed=0)
+        task.load(batch_size=16)
+        vocabulary = task.vectorize.get_vocabulary()
+        return [vocabulary[i] for i in task.token_ids(["Bad!! Why, oh WHY? 1/10"]).to_list()[0]]
+
+    assert words(marks=False) == ["bad", "why", "oh", "why", "110"]
+    assert words(marks=True) == ["bad", "!", "!", "why", "oh", "why", "?", "110"]
+
+
 def test_imdb_truncated_tarball_is_named(tmp_path):
     tarball = make_tarball(tmp_path / "a.tar.gz", DATA / "imdb_reviews" / "aclImdb")
     cut = tmp_path / "cut.tar.gz"
