@@ -34,7 +34,6 @@ SOURCES = [
 ]
 WHERE_TO_GET = f"download {URL} into the data dir"
 LABELS = ["negative", "positive"]
-MARKS_AS_WORDS = r" \1 "
 OTHER_PUNCTUATION = r'["#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'  # Keras's standardization less "!" and "?"
 REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 
@@ -82,7 +81,7 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
 
 def words_and_marks(texts: tf.Tensor) -> tf.Tensor:
     """Keras's standardization (lower-cased, punctuation dropped), but "!" and "?" kept as words of their own."""
-    spaced = tf.strings.regex_replace(tf.strings.lower(texts), "([!?])", MARKS_AS_WORDS)
+    spaced = tf.strings.regex_replace(tf.strings.lower(texts), "([!?])", r" \1 ")
     return tf.strings.regex_replace(spaced, OTHER_PUNCTUATION, "")
 
 
