@@ -2,13 +2,16 @@
 
 Large Movie Review Dataset v1.0 (Maas et al., 2011): 25k train / 25k test reviews, labels from the pos/neg
 folders. Read straight from the tarball (about 4 s for all 50k reviews), from the original `aclImdb_v1.tar.gz`,
-the labelled repack, or an extracted `aclImdb/` folder. Validation is a seeded 10 % of train; the official test
-set is used only for the final evaluation.
+the labelled repack, or an extracted `aclImdb/` folder. Validation is a seeded 10 % of train (with
+`task.val_by_movie`, the reviews of a seeded 10 % of the training movies, named by train/urls_*.txt, so that
+validation, like the test set, has movies the training reviews never saw); the official test set is used only
+for the final evaluation.
 """
 from __future__ import annotations
 
 import re
 import tarfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +38,9 @@ SOURCES = [
 WHERE_TO_GET = f"download {URL} into the data dir"
 LABELS = ["negative", "positive"]
 OTHER_PUNCTUATION = r'["#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'  # Keras's standardization less "!" and "?"
-REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
+REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
+MOVIE_LIST = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")  # line n: the movie of review n
+MOVIE = re.compile(r"/title/(tt\d+)/")
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Config(TaskConfig):
     max_length: int = 400  # words kept from the start of each review
     val_fraction: float = 0.1  # seeded share of the official train set held out for validation
     marks: bool = False  # keep "!" and "?" as words of their own (all other punctuation is dropped)
+    val_by_movie: bool = False  # validation holds whole movies (val_fraction of the reviews), as test does
 
     def __post_init__(self):
         super().__post_init__()
@@ -53,15 +59,18 @@ class Config(TaskConfig):
         require_fractions("task", self, "val_fraction")
 
 
-def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
-    """{"train"|"test": (texts, labels)} from a tarball or an extracted aclImdb/ folder; label 1 = positive."""
-    splits = {"train": ([], []), "test": ([], [])}
+def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int], list]]:
+    """{"train"|"test": (texts, labels, movies)} from a tarball or an extracted aclImdb/ folder; label 1 =
+    positive; a review's movie is its IMDB title id, None where the folder has no urls_*.txt for it."""
+    found, movie_lists = [], {}
 
     def add(name: str, read) -> None:
         if match := REVIEW.search(name):
-            split, sentiment = match.groups()
-            splits[split][0].append(read().decode("utf-8").replace("<br />", " "))
-            splits[split][1].append(int(sentiment == "pos"))
+            split, sentiment, number = match.groups()
+            found.append((split, sentiment, int(number), read().decode("utf-8").replace("<br />", " ")))
+        elif match := MOVIE_LIST.search(name):
+            movie_lists[match.groups()] = [(m.group(1) if (m := MOVIE.search(line)) else None)
+                                           for line in read().decode("utf-8").splitlines()]
 
     try:
         if path.is_dir():
@@ -73,10 +82,31 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int]]]:
                     add(member.name, lambda: archive.extractfile(member).read())
     except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
         raise DataError(f"{path} is unreadable or truncated: {e}") from None
-    for split, (texts, labels) in splits.items():
+    splits = {"train": ([], [], []), "test": ([], [], [])}
+    for split, sentiment, number, text in found:
+        movies = movie_lists.get((split, sentiment), [])
+        for part, value in zip(splits[split], (text, int(sentiment == "pos"),
+                                               movies[number] if number < len(movies) else None)):
+            part.append(value)
+    for split, (_, labels, _) in splits.items():
         if len(set(labels)) < 2:
             raise DataError(f"{path} has no {split}/pos and {split}/neg reviews; is it the aclImdb dataset?")
     return splits
+
+
+def movie_split(movies: list, seed: int, limit, val: float) -> dict[str, np.ndarray]:
+    """seeded_split's parts, but whole movies go to validation until it holds `val` of the reviews."""
+    reviews_of = Counter(movies)
+    names = sorted(reviews_of)
+    in_val, size = set(), 0
+    for i in np.random.default_rng(seed).permutation(len(names)):
+        if size >= int(len(movies) * val):
+            break
+        in_val.add(names[i])
+        size += reviews_of[names[i]]
+    order = np.random.default_rng(seed).permutation(len(movies))
+    return {name: np.array([i for i in order if (movies[i] in in_val) == (name == "val")], dtype=int)[:limit]
+            for name in ("val", "train")}
 
 
 def words_and_marks(texts: tf.Tensor) -> tf.Tensor:
@@ -93,11 +123,17 @@ class Task(BaseTask):
     def load(self, batch_size: int):
         path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
         reviews = read_reviews(path)
-        texts, labels = (np.array(v) for v in reviews["train"])
-        parts = {name: (texts[idx], labels[idx])
-                 for name, idx in seeded_split(len(labels), self.seed, self.cfg.limit,
-                                               val=self.cfg.val_fraction).items()}
-        texts, labels = (np.array(v) for v in reviews["test"])
+        texts, labels, movies = reviews["train"]
+        if self.cfg.val_by_movie:
+            if None in movies:
+                raise DataError(f"{path} has no train/urls_pos.txt and urls_neg.txt naming every review's movie, "
+                                "which task.val_by_movie needs")
+            split = movie_split(movies, self.seed, self.cfg.limit, val=self.cfg.val_fraction)
+        else:
+            split = seeded_split(len(labels), self.seed, self.cfg.limit, val=self.cfg.val_fraction)
+        texts, labels = np.array(texts), np.array(labels)
+        parts = {name: (texts[idx], labels[idx]) for name, idx in split.items()}
+        texts, labels = (np.array(v) for v in reviews["test"][:2])
         test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
         parts["test"] = (texts[test], labels[test])
 

@@ -1,6 +1,7 @@
 """Task data: loading the committed excerpts, the target definitions, and the errors for bad data."""
 import gzip
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def test_imdb_splits_are_disjoint_and_seeded():
     assert x.shape[0] <= 16 and x.shape[1] <= 32 and x.dtype == "int64"
     again = imdb.Task(imdb.Config(max_length=32), DATA, seed=3).load(batch_size=16)[1]
     np.testing.assert_array_equal(next(iter(again.val))[0], next(iter(splits.val))[0])
+
+
+def test_imdb_validation_by_movie_holds_movies_training_never_saw(tmp_path):
+    movies = imdb.read_reviews(DATA / "imdb_reviews" / "aclImdb")["train"][2]
+    assert None not in movies and len(set(movies)) == 191  # the excerpt's urls_*.txt: 200 reviews, 191 movies
+    split = imdb.movie_split(movies, seed=3, limit=None, val=0.1)
+    val_movies, train_movies = ({movies[i] for i in split[name]} for name in ("val", "train"))
+    assert not val_movies & train_movies and sorted([*split["val"], *split["train"]]) == list(range(200))
+    assert 20 <= len(split["val"]) <= 22  # whole movies until a tenth of the reviews
+    task = imdb.Task(imdb.Config(val_by_movie=True), DATA, seed=3)
+    assert task.load(batch_size=16)[1].sizes == {"train": 200 - len(split["val"]), "val": len(split["val"]),
+                                                 "test": 100}
+
+    shutil.copytree(DATA / "imdb_reviews", tmp_path / "imdb_reviews", ignore=shutil.ignore_patterns("urls_*"))
+    with pytest.raises(DataError, match=r"aclImdb has no train/urls_pos.txt and urls_neg.txt naming every "
+                                        r"review's movie, which task.val_by_movie needs"):
+        imdb.Task(imdb.Config(val_by_movie=True), tmp_path, seed=0).load(batch_size=8)
 
 
 def test_imdb_marks_are_words_of_their_own():
