@@ -86,6 +86,10 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
     (["trainer.label_smoothing=1"], "error: trainer.label_smoothing must be in [0, 1), got 1.0"),
     (["task=memory", "task.variant=adding", "trainer.label_smoothing=0.1"],
      "error: trainer.label_smoothing is for tasks that predict classes or tokens; task=memory here predicts a value"),
+    (["task=bp", "model.bigram_buckets=1000"], "error: model.bigram_buckets is for tasks that read words; task=bp "
+                                                "reads features"),
+    (["task=imdb", "model.bigram_buckets=1"], "error: model.bigram_buckets must be 0 (off) or >= 2 (one is padding), "
+                                              "got 1"),
     (["task=pos", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
                                            "steps' states into one answer), not topology=synced"),
     (["task=video", "task.gap=20"], "error: task.gap=20 does not fit a clip of task.frames=20: a clip shows a digit "

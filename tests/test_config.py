@@ -25,8 +25,8 @@ def test_contract_names(make_config):
     assert cfg.trainer.epochs == 3 and cfg.trainer.limit_batches == 4 and cfg.trainer.clipnorm is None
     assert cfg.task.limit == 100 and cfg.seed == 7
     assert set(cfg.trainer) >= {"batch_size", "learning_rate", "patience", "jit_compile"}
-    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "embedding_dim",
-                              "char_units", "attention", "pooling", "unroll"}
+    assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "bigram_buckets",
+                              "embedding_dim", "char_units", "attention", "pooling", "unroll"}
 
 
 def test_data_dir_defaults_to_the_environment(monkeypatch):

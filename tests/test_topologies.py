@@ -88,9 +88,10 @@ def test_many_to_one_remembers_the_first_token(cell):
 
 
 @pytest.mark.parametrize("pooling", list(Pooling))
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_many_to_one_ignores_padding(pooling, bidirectional):
-    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling, bidirectional=bidirectional))
+@pytest.mark.parametrize("bidirectional,bigram_buckets", [(False, 0), (True, 0), (False, 50)])
+def test_many_to_one_ignores_padding(pooling, bidirectional, bigram_buckets):
+    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(
+        pooling=pooling, bidirectional=bidirectional, bigram_buckets=bigram_buckets))
     unpadded = model(np.array([[4, 5, 6]]))
     padded = model(np.array([[4, 5, 6, 0, 0, 0], [4, 5, 6, 7, 8, 9]]))[:1]  # padding, and beside a longer one
     np.testing.assert_allclose(unpadded, padded, atol=1e-5)
@@ -126,9 +127,10 @@ def test_attention_pooling_weighs_real_steps_only():
     assert weights[0, :3].sum() == pytest.approx(1, abs=1e-6) and (weights[0, :3] > 0).all()
 
 
-@pytest.mark.parametrize("pooling", [Pooling.max, Pooling.attention])
-def test_a_pooled_model_saves_and_loads(tmp_path, pooling):
-    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling))
+@pytest.mark.parametrize("pooling,bigram_buckets", [(Pooling.max, 0), (Pooling.attention, 0), (Pooling.attention, 50)])
+def test_a_pooled_model_saves_and_loads(tmp_path, pooling, bigram_buckets):
+    model = topologies.many_to_one(CLASS_FROM_TOKENS, "gru", model_config(pooling=pooling,
+                                                                          bigram_buckets=bigram_buckets))
     model.save(tmp_path / "model.keras")
     x = np.array([[4, 5, 6, 0], [7, 8, 9, 10]])
     np.testing.assert_allclose(keras.models.load_model(tmp_path / "model.keras")(x), model(x), atol=1e-6)
@@ -289,6 +291,34 @@ def test_word_dropout_turns_only_real_words_unknown_and_only_in_training():
         topologies.build("synced", TAGS, "gru", model_config(word_dropout=0.2))
     model = topologies.build("synced", dataclasses.replace(TAGS, unknown_id=1), "gru", model_config(word_dropout=0.2))
     assert isinstance(model.layers[1], topologies.WordDropout)
+
+
+def test_bigram_hash_gives_each_word_pair_one_bucket_and_padding_none_of_its_own():
+    layer = topologies.BigramHash(1000)
+    ids = layer(np.array([[4, 5, 4, 5, 0, 0], [7, 4, 5, 9, 3, 2]])).numpy()
+    assert ids[0, 1] == ids[0, 3] == ids[1, 2]  # "4 5" wherever it stands
+    assert ids[0, 0] != ids[0, 2] and ids[0, 1] != ids[0, 2]  # "<start> 4" and "5 4" are other pairs
+    assert ((1 <= ids[:, :4]) & (ids[:, :4] < 1000)).all() and (ids[0, 4:] == 0).all()  # padding stays padding
+    np.testing.assert_array_equal(layer(np.array([[4, 5, 4]])).numpy()[0], ids[0, :3])  # padding changes none
+    pairs = 59 * 59  # of the 59 most frequent words, in 100,000 buckets: by chance about 60 pairs share one
+    frequent = topologies.BigramHash(100_000)(np.array([[a, b] for a in range(1, 60) for b in range(1, 60)]))
+    assert len(set(frequent.numpy()[:, 1])) > pairs - 3 * pairs**2 / (2 * 100_000)
+
+
+def test_bigrams_let_a_model_without_memory_read_word_order():
+    """Does "3 4" stand anywhere in the sequence, where every sequence holds a 3 and a 4? cell=none reads each
+    step alone, so only the pair's own embedding can tell "3 4" from "4 3" or "3 9 4"."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(5, 20, size=(1000, 8))
+    y = rng.integers(0, 2, size=1000)
+    for row, label in zip(x, y):
+        at = rng.choice(7)
+        row[at: at + 2] = [3, 4] if label else [4, 3]
+    accuracy = {}
+    for buckets in (0, 500):
+        model = topologies.many_to_one(CLASS_FROM_TOKENS, "none", model_config(pooling=Pooling.max, bigram_buckets=buckets))
+        accuracy[buckets] = fit(model, x, y, epochs=10).evaluate(x, y, verbose=0)[1]
+    assert accuracy[0] < 0.7 and accuracy[500] > 0.95
 
 
 def test_one_to_many_overfits_vectors_to_sequences():

@@ -56,6 +56,7 @@ class ModelConfig:
     bidirectional: bool = MISSING
     dropout: float = MISSING
     word_dropout: float = MISSING
+    bigram_buckets: int = MISSING
     embedding_dim: int = MISSING
     char_units: int = MISSING
     attention: Attention = MISSING
@@ -64,6 +65,8 @@ class ModelConfig:
 
     def __post_init__(self):
         require_positive("model", self, "units", "layers", "embedding_dim", "char_units")
+        if self.bigram_buckets < 0 or self.bigram_buckets == 1:
+            raise ZooError(f"model.bigram_buckets must be 0 (off) or >= 2 (one is padding), got {self.bigram_buckets}")
         for name in ("dropout", "word_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ZooError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
@@ -78,6 +81,7 @@ class TrainerConfig:
     learning_rate: float = MISSING
     lr_decay: float = MISSING
     clipnorm: Optional[float] = MISSING
+    sparse_updates: bool = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
     max_seconds: Optional[float] = MISSING
@@ -162,6 +166,8 @@ def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
     if trainer.label_smoothing and task.outputs == "value":
         raise ZooError(f"trainer.label_smoothing is for tasks that predict classes or tokens; task={cfg.task.name} "
                        "here predicts a value")
+    if model.bigram_buckets and task.inputs != "tokens":
+        raise ZooError(f"model.bigram_buckets is for tasks that read words; task={cfg.task.name} reads {task.inputs}")
     if model.pooling != Pooling.last and cfg.topology_name != "many_to_one":
         raise ZooError(f"model.pooling={model.pooling.name} is for topology=many_to_one (it pools the steps' states "
                        f"into one answer), not topology={cfg.topology_name}")

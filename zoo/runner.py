@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from zoo import predict as predictor, topologies
 from zoo.config import checked
 from zoo.errors import NonFiniteLoss
+from zoo.optimizers import LazyAdam
 from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
 
 # bucketed datasets have no known length, so Keras learns an epoch's end by running out of batches
@@ -131,8 +132,9 @@ def write_json(path: Path, obj: dict) -> None:
 
 
 def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(trainer.learning_rate, clipnorm=trainer.clipnorm), loss=loss,
-                  metrics=metrics, jit_compile=trainer.jit_compile)
+    adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
+    model.compile(optimizer=adam(trainer.learning_rate, clipnorm=trainer.clipnorm), loss=loss, metrics=metrics,
+                  jit_compile=trainer.jit_compile)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:

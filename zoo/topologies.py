@@ -76,6 +76,9 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
             raise ZooError("model.word_dropout needs a task whose words have an unknown-word id (pos, imdb)")
         ids = WordDropout(model.word_dropout, spec.unknown_id)(tokens)
     x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(ids)
+    if model.bigram_buckets:
+        pairs = layers.Embedding(model.bigram_buckets, model.embedding_dim, mask_zero=True, name="bigram_embedding")
+        x = layers.Add(name="words_and_bigrams")([x, pairs(BigramHash(model.bigram_buckets)(ids))])
     if spec.char_size is None:
         return tokens, x
     chars = keras.Input(shape=(None, None), dtype="int32", name=f"{name}_chars")
@@ -121,6 +124,31 @@ class WordDropout(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "unknown_id": self.unknown_id}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BigramHash(layers.Layer):
+    """Each step's word id and the one before it (padding before the first) hashed into one of ids 1 to
+    `buckets` - 1, as fastText hashes word n-grams (Joulin et al. 2017): the pair "not good" gets an embedding of
+    its own, with no vocabulary of pairs to keep. Padding stays 0, and a step's id depends on no later step."""
+
+    MULTIPLIER = 116049371  # fastText's; keeps the pairs of frequent (small) ids apart
+
+    def __init__(self, buckets: int, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets = buckets
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int64")
+        previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
+        pairs = 1 + ops.mod(previous * self.MULTIPLIER + ids, self.buckets - 1)
+        return ops.where(ids == 0, ops.zeros_like(pairs), pairs)
+
+    def compute_output_spec(self, ids):
+        return keras.KerasTensor(ids.shape, dtype="int64")
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
