@@ -63,7 +63,8 @@ def error_line(capsys):
 
 QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
 TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
-    "imdb": ["task.marks=true", "model.bigram_buckets=1000"],  # as the preset: saved, restored and exported as trained
+    "imdb": ["task.marks=true", "model.bigram_buckets=1000"],  # the preset's words, and pairs: saved, restored and
+                                                               # exported as trained
     "bp": [],
     "pos": [],
     "translation": ["task.dataset=toy", "task.limit=300"],

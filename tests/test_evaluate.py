@@ -45,3 +45,16 @@ def test_settings_that_cannot_change_get_one_line(trained, error_line, tmp_path)
     assert "no_such_setting" in cli(translation, "task.no_such_setting=1")
     assert "does not fit the trained model" in cli(translation, "task.limit=60")
     assert not (translation / evaluate.EVALUATIONS / "task.limit=60" / "metrics.json").exists()
+
+
+def test_a_run_saved_before_newer_trainer_settings_scores_with_their_defaults(trained, tmp_path):
+    import shutil
+
+    from zoo import predict
+
+    run_dir = shutil.copytree(trained("imdb"), tmp_path / "run")
+    saved = json.loads((run_dir / predict.PREDICTOR).read_text())
+    for added in ("label_smoothing", "sparse_updates"):
+        del saved["config"]["trainer"][added]
+    (run_dir / predict.PREDICTOR).write_text(json.dumps(saved))
+    assert evaluate.evaluate(run_dir)["test"] == pytest.approx(trained_test_metrics(run_dir), abs=1e-6)

@@ -316,7 +316,8 @@ def test_bigrams_let_a_model_without_memory_read_word_order():
         row[at: at + 2] = [3, 4] if label else [4, 3]
     accuracy = {}
     for buckets in (0, 500):
-        model = topologies.many_to_one(CLASS_FROM_TOKENS, "none", model_config(pooling=Pooling.max, bigram_buckets=buckets))
+        model = topologies.many_to_one(CLASS_FROM_TOKENS, "none",
+                                       model_config(pooling=Pooling.max, bigram_buckets=buckets))
         accuracy[buckets] = fit(model, x, y, epochs=10).evaluate(x, y, verbose=0)[1]
     assert accuracy[0] < 0.7 and accuracy[500] > 0.95
 

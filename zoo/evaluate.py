@@ -18,6 +18,7 @@ from pathlib import Path
 from zoo.errors import ZooError
 
 EVALUATIONS = "evaluations"
+TRAINER_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "trainer" / "default.yaml"
 
 
 def evaluation_dir(run_dir: Path, settings: list[str]) -> Path:
@@ -31,10 +32,12 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
 
     run = load(run_dir, list(settings))
     import keras
+    from omegaconf import OmegaConf
 
     from zoo.runner import compile_model, evaluate_test, load_splits, write_json
 
-    trainer = run.cfg.trainer
+    # trainer settings added since the run was trained (label_smoothing, sparse_updates) take their defaults
+    trainer = OmegaConf.merge(OmegaConf.load(TRAINER_DEFAULTS), run.cfg.trainer)
     keras.utils.set_random_seed(run.cfg.seed)
     spec, splits = load_splits(run.task, trainer)
     now, trained = dataclasses.asdict(spec), dataclasses.asdict(run.spec)
@@ -42,7 +45,7 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
         changed = [key for key in now if now[key] != trained[key]]
         raise ZooError(f"the data under these settings does not fit the trained model ({', '.join(changed)} "
                        "changed); evaluate with settings that leave the data as it was")
-    compile_model(run.model, run.task.loss(trainer.get("label_smoothing", 0.0)), run.task.metrics(), trainer)
+    compile_model(run.model, run.task.loss(trainer.label_smoothing), run.task.metrics(), trainer)
     out = evaluation_dir(run.run_dir, list(settings))
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run.run_dir), "settings": list(settings),
