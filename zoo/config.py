@@ -14,6 +14,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 import tasks
 from zoo.errors import IncompatibleTopology, ZooError
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 NO_MEMORY = "none"  # cell=none: the same model without recurrence, a Dense layer per step (synced, many_to_one)
 
 
@@ -195,7 +196,7 @@ def renamed(overrides: list[str]) -> list[str]:
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
     """The config that `python -m zoo <overrides>` would run, for commands that are not Hydra apps."""
     register()
-    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=renamed(list(overrides)), return_hydra_config=return_hydra_config)
 
 

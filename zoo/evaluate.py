@@ -18,7 +18,6 @@ from pathlib import Path
 from zoo.errors import ZooError
 
 EVALUATIONS = "evaluations"
-TRAINER_DEFAULTS = Path(__file__).resolve().parents[1] / "conf" / "trainer" / "default.yaml"
 
 
 def evaluation_dir(run_dir: Path, settings: list[str]) -> Path:
@@ -34,10 +33,11 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     import keras
     from omegaconf import OmegaConf
 
+    from zoo.config import CONF_DIR
     from zoo.runner import compile_model, evaluate_test, load_splits, write_json
 
     # trainer settings added since the run was trained (label_smoothing, sparse_updates) take their defaults
-    trainer = OmegaConf.merge(OmegaConf.load(TRAINER_DEFAULTS), run.cfg.trainer)
+    trainer = OmegaConf.merge(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"), run.cfg.trainer)
     keras.utils.set_random_seed(run.cfg.seed)
     spec, splits = load_splits(run.task, trainer)
     now, trained = dataclasses.asdict(spec), dataclasses.asdict(run.spec)
