@@ -32,3 +32,17 @@ def test_lazy_adam_leaves_the_rows_not_read_where_they_were():
     assert not np.allclose(lazy[:2], after_one[:2])
     dense = table_after(keras.optimizers.Adam(0.1), gradients, dense=True)
     assert not np.allclose(dense[2:], after_one[2:])  # Adam's momentum moves them on
+
+
+def test_weight_decay_shrinks_every_weight_by_the_learning_rate_times_it():
+    from types import SimpleNamespace
+
+    from zoo.runner import compile_model
+
+    zero = tf.IndexedSlices(tf.zeros((1, 2)), tf.constant([0]), tf.constant([4, 2]))
+    for sparse_updates in (False, True):
+        trainer = SimpleNamespace(learning_rate=0.1, clipnorm=None, weight_decay=0.5, sparse_updates=sparse_updates,
+                                  jit_compile=False)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        compile_model(model, "mse", [], trainer)
+        np.testing.assert_allclose(table_after(model.optimizer, [zero], dense=not sparse_updates), 0.95)

@@ -82,6 +82,7 @@ class TrainerConfig:
     learning_rate: float = MISSING
     lr_decay: float = MISSING
     clipnorm: Optional[float] = MISSING
+    weight_decay: float = MISSING
     sparse_updates: bool = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
@@ -98,6 +99,8 @@ class TrainerConfig:
                          "limit_batches")
         if not 0 < self.lr_decay <= 1:
             raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.weight_decay < 0:
+            raise ZooError(f"trainer.weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.label_smoothing < 1:
             raise ZooError(f"trainer.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience < 0:

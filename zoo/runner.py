@@ -133,8 +133,8 @@ def write_json(path: Path, obj: dict) -> None:
 
 def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
     adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
-    model.compile(optimizer=adam(trainer.learning_rate, clipnorm=trainer.clipnorm), loss=loss, metrics=metrics,
-                  jit_compile=trainer.jit_compile)
+    optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
