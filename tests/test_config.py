@@ -139,8 +139,9 @@ def test_the_old_task_name_frames_still_works_with_a_notice(capsys):
 def test_imdb_best_preset_is_the_measured_setting():
     cfg = compose_config(["experiment=imdb_best"])
     assert (cfg.task.name, cfg.cell.name, cfg.task.vocabulary_size, cfg.task.max_length, cfg.task.marks,
-            cfg.model.pooling.name, cfg.model.word_dropout, cfg.model.dropout, cfg.trainer.epochs,
-            cfg.trainer.lr_decay) == ("imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 6, 0.85)
+            cfg.model.pooling.name, cfg.model.word_dropout, cfg.model.dropout, cfg.model.bigram_buckets,
+            cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.learning_rate, cfg.trainer.lr_decay) == (
+        "imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 100000, 8, 128, 0.002, 0.85)
 
 
 def test_translation_best_preset_is_the_measured_setting():
