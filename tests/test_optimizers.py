@@ -1,4 +1,5 @@
-"""LazyAdam (trainer.sparse_updates): Adam's step on the embedding rows a batch read, no step on the others."""
+"""The optimizer compile_model builds: LazyAdam (trainer.sparse_updates), Adam's step on the embedding rows a batch
+read and no step on the others, and decoupled weight decay (trainer.weight_decay)."""
 import keras
 import numpy as np
 import tensorflow as tf
