@@ -36,14 +36,13 @@ def test_lazy_adam_leaves_the_rows_not_read_where_they_were():
 
 
 def test_weight_decay_shrinks_every_weight_by_the_learning_rate_times_it():
-    from types import SimpleNamespace
-
+    from zoo.config import compose_config
     from zoo.runner import compile_model
 
     zero = tf.IndexedSlices(tf.zeros((1, 2)), tf.constant([0]), tf.constant([4, 2]))
     for sparse_updates in (False, True):
-        trainer = SimpleNamespace(learning_rate=0.1, clipnorm=None, weight_decay=0.5, sparse_updates=sparse_updates,
-                                  jit_compile=False)
+        trainer = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null", "trainer.weight_decay=0.5",
+                                  f"trainer.sparse_updates={sparse_updates}"]).trainer
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         compile_model(model, "mse", [], trainer)
         np.testing.assert_allclose(table_after(model.optimizer, [zero], dense=not sparse_updates), 0.95)
