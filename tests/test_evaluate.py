@@ -54,7 +54,7 @@ def test_a_run_saved_before_newer_trainer_settings_scores_with_their_defaults(tr
 
     run_dir = shutil.copytree(trained("imdb"), tmp_path / "run")
     saved = json.loads((run_dir / predict.PREDICTOR).read_text())
-    for added in ("label_smoothing", "sparse_updates", "weight_decay"):
+    for added in ("label_smoothing", "sparse_updates", "weight_decay", "ema_momentum"):
         del saved["config"]["trainer"][added]
     (run_dir / predict.PREDICTOR).write_text(json.dumps(saved))
     assert evaluate.evaluate(run_dir)["test"] == pytest.approx(trained_test_metrics(run_dir), abs=1e-6)

@@ -1,6 +1,8 @@
 """The optimizer compile_model builds: LazyAdam (trainer.sparse_updates), Adam's step on the embedding rows a batch
-read and no step on the others, and decoupled weight decay (trainer.weight_decay)."""
+read and no step on the others, decoupled weight decay (trainer.weight_decay) and the weights' moving average
+(trainer.ema_momentum)."""
 import keras
+import pytest
 import numpy as np
 import tensorflow as tf
 
@@ -46,3 +48,64 @@ def test_weight_decay_shrinks_every_weight_by_the_learning_rate_times_it():
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         compile_model(model, "mse", [], trainer)
         np.testing.assert_allclose(table_after(model.optimizer, [zero], dense=not sparse_updates), 0.95)
+
+
+LINE_X = np.arange(8, dtype="float32").reshape(-1, 1) / 8
+LINE_Y = 2 * LINE_X + 1
+
+
+def fit_line(ema_momentum: str, callbacks: list) -> list:
+    """The weights after each training step of a line fitted for two epochs of four steps."""
+    from zoo.config import compose_config
+    from zoo.runner import compile_model
+
+    trainer = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null",
+                              f"trainer.ema_momentum={ema_momentum}"]).trainer
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+    compile_model(model, "mse", [], trainer)
+    trained = []
+    after_step = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: trained.append(model.get_weights()))
+    model.fit(LINE_X, LINE_Y, batch_size=2, epochs=2, validation_data=(LINE_X, LINE_Y), shuffle=False, verbose=0,
+              callbacks=[*callbacks, after_step])
+    return trained
+
+
+def assert_same_steps(trained: list, expected: list):
+    for step, (weights, expected_weights) in enumerate(zip(trained, expected, strict=True)):
+        for w, e in zip(weights, expected_weights):
+            np.testing.assert_allclose(w, e, rtol=1e-6, err_msg=f"step {step}")
+
+
+def test_validation_and_the_callbacks_after_it_see_the_moving_average_of_the_weights():
+    from zoo.runner import ResumableSwapEMAWeights
+
+    seen = []
+    after_swap = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append((logs["val_loss"], *after_swap.model.get_weights())))
+    trained = fit_line("0.5", [ResumableSwapEMAWeights(resumed=False), after_swap])
+    assert_same_steps(trained, fit_line("null", []))  # the average never steers training
+    average = trained[0]
+    for step, weights in enumerate(trained[1:], start=1):
+        average = [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
+        if step % 4 == 3:
+            val_loss, kernel, bias = seen[step // 4]
+            np.testing.assert_allclose(kernel, average[0], rtol=1e-5)
+            np.testing.assert_allclose(bias, average[1], rtol=1e-5)
+            assert val_loss == pytest.approx(float(np.mean((LINE_X @ kernel + bias - LINE_Y) ** 2)), rel=1e-4)
+            assert not np.allclose(kernel, weights[0])
+
+
+def test_a_resumed_run_trains_on_from_the_weights_not_their_average(tmp_path):
+    from zoo.runner import ResumableSwapEMAWeights
+
+    def backup():
+        return keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)
+
+    class Interrupt(keras.callbacks.Callback):  # after the first epoch's backup, as a kill would
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = True
+
+    whole = fit_line("0.5", [ResumableSwapEMAWeights(resumed=False)])
+    first = fit_line("0.5", [ResumableSwapEMAWeights(resumed=False), backup(), Interrupt()])
+    second = fit_line("0.5", [ResumableSwapEMAWeights(resumed=True), backup()])
+    assert_same_steps(first + second, whole)

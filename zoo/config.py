@@ -83,6 +83,7 @@ class TrainerConfig:
     lr_decay: float = MISSING
     clipnorm: Optional[float] = MISSING
     weight_decay: float = MISSING
+    ema_momentum: Optional[float] = MISSING
     sparse_updates: bool = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
@@ -101,6 +102,8 @@ class TrainerConfig:
             raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
         if self.weight_decay < 0:
             raise ZooError(f"trainer.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
+            raise ZooError(f"trainer.ema_momentum must be in (0, 1) or null (off), got {self.ema_momentum}")
         if not 0 <= self.label_smoothing < 1:
             raise ZooError(f"trainer.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience < 0:

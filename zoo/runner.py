@@ -59,6 +59,16 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best_epoch, self.best, self.wait = self.previous_best_epoch, self.previous_best, self.previous_wait
 
 
+class ResumableSwapEMAWeights(keras.callbacks.SwapEMAWeights):
+    """The weights' moving average in the model from each epoch's validation to the start of the next, so the
+    callbacks after it (best weights, the backup) keep the average. A backup is written in that state, so a
+    resumed run starts with the average in the model and the training weights in the optimizer."""
+
+    def __init__(self, resumed: bool):
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed
+
+
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -133,7 +143,9 @@ def write_json(path: Path, obj: dict) -> None:
 
 def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
     adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
-    optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None)
+    ema = trainer.ema_momentum is not None
+    optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None,
+                     use_ema=ema, ema_momentum=trainer.ema_momentum if ema else 0.99)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
 
@@ -202,6 +214,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     ]
     callbacks = [
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # first: the others read its `seconds`
+        *([ResumableSwapEMAWeights(resumed=bool(previous))] if trainer.ema_momentum is not None else []),
         *stopping_rules,
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
                                         initial_value_threshold=early_stopping.previous_best),
