@@ -90,8 +90,10 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
      "error: trainer.label_smoothing is for tasks that predict classes or tokens; task=memory here predicts a value"),
     (["task=bp", "model.bigram_buckets=1000"], "error: model.bigram_buckets is for tasks that read words; task=bp "
                                                 "reads features"),
-    (["task=imdb", "model.bigram_buckets=1"], "error: model.bigram_buckets must be 0 (off) or >= 2 (one is padding), "
-                                              "got 1"),
+    (["task=imdb", "model.bigram_buckets=2"], "error: model.bigram_buckets must be 0 (off) or >= 3 (one is padding, "
+                                              "one the unknown pair), got 2"),
+    (["task=imdb", "model.bigram_dropout=0.5"], "error: model.bigram_dropout drops word pairs, which need "
+                                                "model.bigram_buckets > 0"),
     (["task=pos", "model.pooling=max"], "error: model.pooling=max is for topology=many_to_one (it pools the "
                                            "steps' states into one answer), not topology=synced"),
     (["task=video", "task.gap=20"], "error: task.gap=20 does not fit a clip of task.frames=20: a clip shows a digit "

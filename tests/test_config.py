@@ -26,7 +26,7 @@ def test_contract_names(make_config):
     assert cfg.task.limit == 100 and cfg.seed == 7
     assert set(cfg.trainer) >= {"batch_size", "learning_rate", "patience", "jit_compile"}
     assert set(cfg.model) == {"units", "layers", "bidirectional", "dropout", "word_dropout", "bigram_buckets",
-                              "embedding_dim", "char_units", "attention", "pooling", "unroll"}
+                              "bigram_dropout", "embedding_dim", "char_units", "attention", "pooling", "unroll"}
 
 
 def test_data_dir_defaults_to_the_environment(monkeypatch):
@@ -140,8 +140,9 @@ def test_imdb_best_preset_is_the_measured_setting():
     cfg = compose_config(["experiment=imdb_best"])
     assert (cfg.task.name, cfg.cell.name, cfg.task.vocabulary_size, cfg.task.max_length, cfg.task.marks,
             cfg.model.pooling.name, cfg.model.word_dropout, cfg.model.dropout, cfg.model.bigram_buckets,
-            cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.learning_rate, cfg.trainer.lr_decay) == (
-        "imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 100000, 8, 128, 0.002, 0.85)
+            cfg.model.bigram_dropout, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.learning_rate,
+            cfg.trainer.lr_decay) == ("imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 100000, 0.5, 8, 128,
+                                      0.002, 0.85)
 
 
 def test_translation_best_preset_is_the_measured_setting():

@@ -293,16 +293,30 @@ def test_word_dropout_turns_only_real_words_unknown_and_only_in_training():
     assert isinstance(model.layers[1], topologies.WordDropout)
 
 
-def test_bigram_hash_gives_each_word_pair_one_bucket_and_padding_none_of_its_own():
+def test_bigram_hash_gives_each_word_pair_one_bucket_and_padding_and_the_unknown_pair_none_of_their_own():
     layer = topologies.BigramHash(1000)
     ids = layer(np.array([[4, 5, 4, 5, 0, 0], [7, 4, 5, 9, 3, 2]])).numpy()
     assert ids[0, 1] == ids[0, 3] == ids[1, 2]  # "4 5" wherever it stands
     assert ids[0, 0] != ids[0, 2] and ids[0, 1] != ids[0, 2]  # "<start> 4" and "5 4" are other pairs
-    assert ((1 <= ids[:, :4]) & (ids[:, :4] < 1000)).all() and (ids[0, 4:] == 0).all()  # padding stays padding
+    assert ((2 <= ids[:, :4]) & (ids[:, :4] < 1000)).all() and (ids[0, 4:] == 0).all()  # padding stays padding
     np.testing.assert_array_equal(layer(np.array([[4, 5, 4]])).numpy()[0], ids[0, :3])  # padding changes none
     pairs = 59 * 59  # of the 59 most frequent words, in 100,000 buckets: by chance about 60 pairs share one
     frequent = topologies.BigramHash(100_000)(np.array([[a, b] for a in range(1, 60) for b in range(1, 60)]))
     assert len(set(frequent.numpy()[:, 1])) > pairs - 3 * pairs**2 / (2 * 100_000)
+
+
+def test_pairs_are_of_the_words_as_written_and_pair_dropout_drops_them_in_training_only():
+    model = topologies.many_to_one(dataclasses.replace(CLASS_FROM_TOKENS, unknown_id=1), "gru",
+                                   model_config(word_dropout=0.5, bigram_buckets=50, bigram_dropout=0.3))
+    pair_ids = keras.Model(model.input, model.get_layer("bigram_dropout").output)
+    words = np.random.default_rng(0).integers(2, 20, size=(200, 30))
+    words[:, 25:] = 0
+    written = topologies.BigramHash(50)(words).numpy()
+    np.testing.assert_array_equal(pair_ids(words, training=False).numpy(), written)
+    trained = pair_ids(words, training=True).numpy()
+    unknown = trained == topologies.BigramHash.UNKNOWN_PAIR
+    assert 0.27 < unknown[:, :25].mean() < 0.33 and not unknown[:, 25:].any()
+    np.testing.assert_array_equal(trained[~unknown], written[~unknown])  # word dropout (0.5) changed no pair
 
 
 def test_bigrams_let_a_model_without_memory_read_word_order():

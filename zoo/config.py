@@ -58,6 +58,7 @@ class ModelConfig:
     dropout: float = MISSING
     word_dropout: float = MISSING
     bigram_buckets: int = MISSING
+    bigram_dropout: float = MISSING
     embedding_dim: int = MISSING
     char_units: int = MISSING
     attention: Attention = MISSING
@@ -66,9 +67,12 @@ class ModelConfig:
 
     def __post_init__(self):
         require_positive("model", self, "units", "layers", "embedding_dim", "char_units")
-        if self.bigram_buckets < 0 or self.bigram_buckets == 1:
-            raise ZooError(f"model.bigram_buckets must be 0 (off) or >= 2 (one is padding), got {self.bigram_buckets}")
-        for name in ("dropout", "word_dropout"):
+        if self.bigram_buckets < 0 or self.bigram_buckets in (1, 2):
+            raise ZooError(f"model.bigram_buckets must be 0 (off) or >= 3 (one is padding, one the unknown pair), "
+                           f"got {self.bigram_buckets}")
+        if self.bigram_dropout and not self.bigram_buckets:
+            raise ZooError("model.bigram_dropout drops word pairs, which need model.bigram_buckets > 0")
+        for name in ("dropout", "word_dropout", "bigram_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ZooError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
 

@@ -76,9 +76,12 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
             raise ZooError("model.word_dropout needs a task whose words have an unknown-word id (pos, imdb)")
         ids = WordDropout(model.word_dropout, spec.unknown_id)(tokens)
     x = layers.Embedding(spec.input_size, model.embedding_dim, mask_zero=True)(ids)
-    if model.bigram_buckets:
+    if model.bigram_buckets:  # pairs of the words as written: word dropout leaves them alone, pair dropout does not
+        pair_ids = BigramHash(model.bigram_buckets)(tokens)
+        if model.bigram_dropout:
+            pair_ids = WordDropout(model.bigram_dropout, BigramHash.UNKNOWN_PAIR, name="bigram_dropout")(pair_ids)
         pairs = layers.Embedding(model.bigram_buckets, model.embedding_dim, mask_zero=True, name="bigram_embedding")
-        x = layers.Add(name="words_and_bigrams")([x, pairs(BigramHash(model.bigram_buckets)(ids))])
+        x = layers.Add(name="words_and_bigrams")([x, pairs(pair_ids)])
     if spec.char_size is None:
         return tokens, x
     chars = keras.Input(shape=(None, None), dtype="int32", name=f"{name}_chars")
@@ -108,8 +111,8 @@ class SmoothedCrossentropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class WordDropout(layers.Layer):
-    """In training, each word becomes the unknown word with probability `rate` (padding stays padding), so the
-    model learns to tag or read words it has not seen from their context and spelling."""
+    """In training, each word (or word pair) becomes the unknown one with probability `rate` (padding stays
+    padding), so the model learns to tag or read words it has not seen from their context and spelling."""
 
     def __init__(self, rate: float, unknown_id: int, **kwargs):
         super().__init__(**kwargs)
@@ -128,11 +131,13 @@ class WordDropout(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class BigramHash(layers.Layer):
-    """Each step's word id and the one before it (padding before the first) hashed into one of ids 1 to
+    """Each step's word id and the one before it (padding before the first) hashed into one of ids 2 to
     `buckets` - 1, as fastText hashes word n-grams (Joulin et al. 2017): the pair "not good" gets an embedding of
-    its own, with no vocabulary of pairs to keep. Padding stays 0, and a step's id depends on no later step."""
+    its own, with no vocabulary of pairs to keep. Padding stays 0, id 1 is kept for the unknown pair (what
+    `model.bigram_dropout` turns a pair into), and a step's id depends on no later step."""
 
     MULTIPLIER = 116049371  # fastText's; keeps the pairs of frequent (small) ids apart
+    UNKNOWN_PAIR = 1
 
     def __init__(self, buckets: int, **kwargs):
         super().__init__(**kwargs)
@@ -141,7 +146,7 @@ class BigramHash(layers.Layer):
     def call(self, ids):
         ids = ops.cast(ids, "int64")
         previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
-        pairs = 1 + ops.mod(previous * self.MULTIPLIER + ids, self.buckets - 1)
+        pairs = 2 + ops.mod(previous * self.MULTIPLIER + ids, self.buckets - 2)
         return ops.where(ids == 0, ops.zeros_like(pairs), pairs)
 
     def compute_output_spec(self, ids):
