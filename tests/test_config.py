@@ -141,7 +141,7 @@ def test_imdb_best_preset_is_the_measured_setting():
     assert (cfg.task.name, cfg.cell.name, cfg.task.vocabulary_size, cfg.task.max_length, cfg.task.marks,
             cfg.model.pooling.name, cfg.model.word_dropout, cfg.model.dropout, cfg.model.bigram_buckets,
             cfg.model.bigram_dropout, cfg.trainer.epochs, cfg.trainer.batch_size, cfg.trainer.learning_rate,
-            cfg.trainer.lr_decay) == ("imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 100000, 0.5, 8, 128,
+            cfg.trainer.lr_decay) == ("imdb", "gru", 20000, 800, True, "attention", 0.6, 0.5, 100000, 0.5, 7, 128,
                                       0.002, 0.85)
 
 
