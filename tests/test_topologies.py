@@ -305,6 +305,16 @@ def test_bigram_hash_gives_each_word_pair_one_bucket_and_padding_and_the_unknown
     assert len(set(frequent.numpy()[:, 1])) > pairs - 3 * pairs**2 / (2 * 100_000)
 
 
+def test_a_bigram_hash_saved_before_the_unknown_pair_hashes_as_it_did():
+    saved = {"name": "bigram_hash", "trainable": True, "dtype": "float32", "buckets": 1000}  # as saved then
+    ids = np.array([[4, 5, 9, 0]])
+    old = topologies.BigramHash.from_config(saved)(ids).numpy()[0]
+    previous = np.array([0, 4, 5])
+    np.testing.assert_array_equal(old, [*(1 + (previous * topologies.BigramHash.MULTIPLIER + ids[0, :3]) % 999), 0])
+    new = topologies.BigramHash.from_config(topologies.BigramHash(1000).get_config())(ids).numpy()[0]
+    np.testing.assert_array_equal(new, [*(2 + (previous * topologies.BigramHash.MULTIPLIER + ids[0, :3]) % 998), 0])
+
+
 def test_pairs_are_of_the_words_as_written_and_pair_dropout_drops_them_in_training_only():
     model = topologies.many_to_one(dataclasses.replace(CLASS_FROM_TOKENS, unknown_id=1), "gru",
                                    model_config(word_dropout=0.5, bigram_buckets=50, bigram_dropout=0.3))

@@ -139,21 +139,25 @@ class BigramHash(layers.Layer):
     MULTIPLIER = 116049371  # fastText's; keeps the pairs of frequent (small) ids apart
     UNKNOWN_PAIR = 1
 
-    def __init__(self, buckets: int, **kwargs):
+    def __init__(self, buckets: int, first_id: int = 2, **kwargs):
         super().__init__(**kwargs)
-        self.buckets = buckets
+        self.buckets, self.first_id = buckets, first_id
 
     def call(self, ids):
         ids = ops.cast(ids, "int64")
         previous = ops.pad(ids[:, :-1], [[0, 0], [1, 0]])
-        pairs = 2 + ops.mod(previous * self.MULTIPLIER + ids, self.buckets - 2)
+        pairs = self.first_id + ops.mod(previous * self.MULTIPLIER + ids, self.buckets - self.first_id)
         return ops.where(ids == 0, ops.zeros_like(pairs), pairs)
 
     def compute_output_spec(self, ids):
         return keras.KerasTensor(ids.shape, dtype="int64")
 
     def get_config(self):
-        return {**super().get_config(), "buckets": self.buckets}
+        return {**super().get_config(), "buckets": self.buckets, "first_id": self.first_id}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{"first_id": 1, **config})  # saved before id 1 was kept for the unknown pair: pairs from 1
 
 
 @keras.saving.register_keras_serializable(package="zoo")
