@@ -19,8 +19,9 @@ register()
 
 def model_config(**overrides) -> ModelConfig:
     """A small model config for building topologies directly (the CLI's values live in conf/model/)."""
-    defaults = dict(units=16, layers=1, bidirectional=False, dropout=0.0, word_dropout=0.0, bigram_buckets=0, bigram_dropout=0.0,
-                    embedding_dim=8, char_units=8, attention=Attention.none, pooling=Pooling.last, unroll=False)
+    defaults = dict(units=16, layers=1, bidirectional=False, dropout=0.0, word_dropout=0.0, bigram_buckets=0,
+                    bigram_dropout=0.0, embedding_dim=8, char_units=8, attention=Attention.none, pooling=Pooling.last,
+                    unroll=False)
     return ModelConfig(**{**defaults, **overrides})
 
 

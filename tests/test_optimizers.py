@@ -2,8 +2,8 @@
 read and no step on the others, decoupled weight decay (trainer.weight_decay) and the weights' moving average
 (trainer.ema_momentum)."""
 import keras
-import pytest
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from zoo.optimizers import LazyAdam
@@ -64,7 +64,8 @@ def fit_line(ema_momentum: str, callbacks: list) -> list:
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
     compile_model(model, "mse", [], trainer)
     trained = []
-    after_step = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: trained.append(model.get_weights()))
+    after_step = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: trained.append(model.get_weights()))
     model.fit(LINE_X, LINE_Y, batch_size=2, epochs=2, validation_data=(LINE_X, LINE_Y), shuffle=False, verbose=0,
               callbacks=[*callbacks, after_step])
     return trained

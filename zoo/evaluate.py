@@ -36,7 +36,7 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     from zoo.config import CONF_DIR
     from zoo.runner import compile_model, evaluate_test, load_splits, write_json
 
-    # trainer settings a run predates (label_smoothing, sparse_updates, weight_decay) take their defaults
+    # trainer settings a run predates (label_smoothing, sparse_updates, weight_decay, ema_momentum): their defaults
     trainer = OmegaConf.merge(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"), run.cfg.trainer)
     keras.utils.set_random_seed(run.cfg.seed)
     spec, splits = load_splits(run.task, trainer)

@@ -143,9 +143,8 @@ def write_json(path: Path, obj: dict) -> None:
 
 def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
     adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
-    ema = trainer.ema_momentum is not None
     optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None,
-                     use_ema=ema, ema_momentum=trainer.ema_momentum if ema else 0.99)
+                     use_ema=trainer.ema_momentum is not None, ema_momentum=trainer.ema_momentum or 0.99)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
 
