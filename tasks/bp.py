@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_fractions
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
-from zoo.export import class_outputs
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, class_answer, seeded_split
+from zoo.task import InputForm, Splits, TaskConfig, batched, class_answer, class_outputs, seeded_split
+from zoo.task import Task as BaseTask
+from zoo.validation import require_fractions
 
 pd = lazy_import("pandas")
 tf = lazy_import("tensorflow")
@@ -38,6 +38,8 @@ INPUTS = {  # a new patient's features as `zoo.predict` reads them (name=value),
     "cholesterol": "1 normal, 2 above normal, 3 well above", "gluc": "glucose, as cholesterol",
     "smoke": "0 no, 1 yes", "alco": "0 no, 1 yes", "active": "physically active, 0 no, 1 yes",
 }
+EXAMPLE = (("age", 52), ("gender", 1), ("height", 168), ("weight", 81), ("cholesterol", 1), ("gluc", 1),
+           ("smoke", 0), ("alco", 0), ("active", 1))  # a patient, as the demo's fields start
 CLASSES = ["normal", "elevated", "high"]
 PLAUSIBLE = {  # inclusive ranges; anything else is a data-entry error (e.g. ap_hi 16020, height 55 cm)
     "ap_hi": (70, 250),
@@ -90,6 +92,9 @@ def bp_category(ap_hi: pd.Series, ap_lo: pd.Series) -> np.ndarray:
 class Task(BaseTask):
     inputs = "features"
     outputs = "class"
+    form = InputForm(help=" ".join(f"{name}={value}" for name, value in EXAMPLE) + " ("
+                     + "; ".join(f"{name}: {unit}" for name, unit in INPUTS.items()) + ") -> category and each one's "
+                     "probability", kind="fields", fields=EXAMPLE)
 
     def load(self, batch_size: int):
         path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
@@ -111,7 +116,7 @@ class Task(BaseTask):
               for name in ("train", "val", "test")),
             sizes={name: len(idx) for name, idx in parts.items()},
         )
-        return Spec(inputs="features", input_size=len(FEATURES), outputs="class", output_size=len(CLASSES)), splits
+        return self.make_spec(input_size=len(FEATURES), output_size=len(CLASSES)), splits
 
     def standardize(self, features: np.ndarray) -> np.ndarray:
         """Raw features (FEATURES' order and units) scaled by the training split's mean and deviation."""

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_positive
 from zoo.data import open_text
 from zoo.errors import DataError
-from zoo.task import (SAMPLES, Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes,
-                      uci_digits)
+from zoo.task import SAMPLES, Example, InputForm, Splits, TaskConfig, batched, generated_sizes, uci_digits
+from zoo.task import Task as BaseTask
+from zoo.validation import require_positive
 
 keras = lazy_import("keras")
 sacrebleu = lazy_import("sacrebleu")
@@ -104,6 +104,9 @@ def shape_scenes(count: int, rng) -> tuple:
 
 
 class Task(BaseTask):
+    form = InputForm(help="a PNG or JPEG file (resized to the task's images), or --example N -> a caption (--beam N)",
+                     kind="example", image=True)
+    smoke_test = ("task.train_examples=300",)
     outputs = "tokens"
 
     @property
@@ -127,9 +130,8 @@ class Task(BaseTask):
 
         first = images["train"]
         self.image_shape = list(first.shape[1:])
-        spec = Spec(inputs=self.inputs, input_size=int(np.prod(first.shape[1:])), outputs="tokens",
-                    output_size=len(self.words), output_length=longest,
-                    image_shape=tuple(first.shape[1:]) if self.inputs == "image" else None)
+        spec = self.make_spec(input_size=int(np.prod(first.shape[1:])), output_size=len(self.words),
+                              output_length=longest, image_shape=tuple(first.shape[1:]) if self.inputs == "image" else None)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in captions.items()})
 

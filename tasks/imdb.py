@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate
 from zoo.errors import DataError
-from zoo.export import class_outputs
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, class_answer, seeded_split
+from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
+from zoo.task import Task as BaseTask
+from zoo.validation import require_fractions, require_positive
 
 keras = lazy_import("keras")
 tf = lazy_import("tensorflow")
@@ -118,6 +118,11 @@ def words_and_marks(texts: tf.Tensor) -> tf.Tensor:
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "class"
+    unknown_id = 1
+    form = InputForm(help="a review's text -> label, its probability and each label's",
+                     placeholder="It was not great, but I recommend it.")
+    # the preset's words and pairs: saved, restored and exported as trained
+    smoke_test = ("task.marks=true", "model.bigram_buckets=1000", "model.bigram_dropout=0.5")
     target = 0.87  # validation accuracy; the foundation's goal for a GRU in 10 minutes
 
     def load(self, batch_size: int):
@@ -147,8 +152,7 @@ class Task(BaseTask):
                 lambda text, label: (self.token_ids(text), label), tf.data.AUTOTUNE)
             return batched(examples, len(labels), batch_size, name == "train", self.seed, self.cfg.max_length)
 
-        spec = Spec(inputs="tokens", input_size=self.vectorize.vocabulary_size(), outputs="class", output_size=2,
-                    unknown_id=1)
+        spec = self.make_spec(input_size=self.vectorize.vocabulary_size(), output_size=2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(y) for name, (_, y) in parts.items()})
 

@@ -19,9 +19,10 @@ from enum import Enum
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_positive
 from zoo.errors import DataError
-from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes
+from zoo.task import Example, InputForm, Splits, TaskConfig, batched, generated_sizes
+from zoo.task import Task as BaseTask
+from zoo.validation import require_positive
 
 keras = lazy_import("keras")
 tf = lazy_import("tensorflow")
@@ -70,6 +71,9 @@ def recall_problem(count: int, length: int, symbols: int, rng) -> tuple[np.ndarr
 
 
 class Task(BaseTask):
+    form = InputForm(help="--example N (a generated test sequence) -> the answer and the right one", kind="example")
+    smoke_test = ("task.train_examples=300", "task.length=20")
+
     @property
     def adding(self) -> bool:
         return self.cfg.variant == Variant.adding
@@ -94,8 +98,8 @@ class Task(BaseTask):
     def target(self):
         return 0.01 if self.adding else None  # adding problem MSE; Bai et al. report 5.3e-5 for a GRU at T=600
 
-    def loss(self, label_smoothing: float = 0.0):
-        return keras.losses.MeanSquaredError() if self.adding else super().loss(label_smoothing)
+    def loss(self):
+        return keras.losses.MeanSquaredError() if self.adding else super().loss()
 
     def metrics(self) -> list:
         return [keras.metrics.MeanSquaredError(name="mse")] if self.adding else super().metrics()
@@ -105,13 +109,12 @@ class Task(BaseTask):
         counts = generated_sizes(self.cfg.train_examples, self.cfg.limit)
         if self.adding:
             data = {name: adding_problem(n, self.cfg.length, rng) for name, n in counts.items()}
-            spec = Spec(inputs="series", input_size=2, outputs="value", output_size=1)
+            spec = self.make_spec(input_size=2, output_size=1)
             train_mean = data["train"][1].mean()
             self.baseline = {"baseline_mse": float(np.mean((data["test"][1] - train_mean) ** 2))}
         else:
             data = {name: recall_problem(n, self.cfg.length, self.cfg.symbols, rng) for name, n in counts.items()}
-            spec = Spec(inputs="tokens", input_size=2 + self.cfg.symbols + DISTRACTORS, outputs="class",
-                        output_size=self.cfg.symbols)
+            spec = self.make_spec(input_size=2 + self.cfg.symbols + DISTRACTORS, output_size=self.cfg.symbols)
             self.baseline = {"baseline_accuracy": 1 / self.cfg.symbols}
 
         self.test_data = data["test"]

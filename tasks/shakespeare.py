@@ -22,10 +22,11 @@ from typing import Optional
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
-from zoo.task import Spec, Splits, Task as BaseTask, TaskConfig, batched
+from zoo.task import InputForm, Splits, TaskConfig, batched
+from zoo.task import Task as BaseTask
+from zoo.validation import require_positive
 
 keras = lazy_import("keras")
 tf = lazy_import("tensorflow")
@@ -120,6 +121,8 @@ def sample(model: keras.Model, prompt: np.ndarray, length: int, temperature: flo
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "next"
+    form = InputForm(help="a prompt -> its continuation (--length, --temperature, --seed)", placeholder="ROMEO:")
+    smoke_test = ("task.text_file=tinyshakespeare_excerpt.txt", "task.sample_chars=30")
     primary_metric = "loss"  # cross-entropy in nats per character
     primary_goal = "min"
     target = 1.88  # nanoGPT's CPU baby-GPT validation loss
@@ -147,8 +150,7 @@ class Task(BaseTask):
         data = {name: windows(self.vocabulary.encode(texts[split]), self.cfg.seq_len, self.cfg.limit,
                               f"the {split} part of {source}")
                 for name, split in (("train", "train"), ("val", "validation"), ("test", "test"))}
-        spec = Spec(inputs="tokens", input_size=len(self.vocabulary), outputs="next",
-                    output_size=len(self.vocabulary))
+        spec = self.make_spec(input_size=len(self.vocabulary), output_size=len(self.vocabulary))
 
         def dataset(name: str) -> tf.data.Dataset:
             x, y = data[name]

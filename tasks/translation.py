@@ -31,10 +31,11 @@ from typing import Optional
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_fractions, require_positive
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
-from zoo.task import SAMPLES, Spec, Splits, Task as BaseTask, TaskConfig, batched, by_length, seeded_split
+from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, seeded_split
+from zoo.task import Task as BaseTask
+from zoo.validation import require_fractions, require_positive
 
 keras = lazy_import("keras")
 sacrebleu = lazy_import("sacrebleu")
@@ -238,6 +239,8 @@ def restore_vocabulary(state: dict):
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "tokens"
+    form = InputForm(help="a sentence -> its translation (--beam N)", placeholder="I would like a cup of coffee.")
+    smoke_test = ("task.dataset=toy", "task.limit=300")
 
     def load(self, batch_size: int):
         if self.cfg.dataset == Dataset.toy:
@@ -277,8 +280,8 @@ class Task(BaseTask):
                            BUCKET_WIDTH)
 
         self.max_length = max(len(self.encode_source(s)) for s in sources)
-        spec = Spec(inputs="tokens", input_size=len(self.source_vocabulary), outputs="tokens",
-                    output_size=len(self.target_vocabulary), output_length=self.cfg.max_output_words + 2)
+        spec = self.make_spec(input_size=len(self.source_vocabulary), output_size=len(self.target_vocabulary),
+                              output_length=self.cfg.max_output_words + 2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: sum(len(references[s]) for s in part) for name, part in
                                    split_sources.items()})

@@ -21,9 +21,10 @@ from enum import Enum
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_positive
 from zoo.errors import DataError, ZooError
-from zoo.task import Example, Spec, Splits, Task as BaseTask, TaskConfig, batched, generated_sizes, uci_digits
+from zoo.task import Example, InputForm, Splits, TaskConfig, batched, generated_sizes, uci_digits
+from zoo.task import Task as BaseTask
+from zoo.validation import require_positive
 
 tf = lazy_import("tensorflow")
 
@@ -75,6 +76,9 @@ def clips(images: np.ndarray, labels: np.ndarray, count: int, frames: int, gap: 
 
 class Task(BaseTask):
     inputs = "video"
+    form = InputForm(help="--example N (a generated test clip) -> the digit shown last at every frame, and the right "
+                          "ones", kind="example")
+    smoke_test = ("task.train_examples=200", "task.frames=6", "task.gap=2")
 
     @property
     def outputs(self) -> str:
@@ -100,8 +104,7 @@ class Task(BaseTask):
             return batched(examples, len(last), batch_size, name == "train", self.seed)
 
         frame_tags = self.cfg.label == Label.frame
-        spec = Spec(inputs="video", input_size=64, outputs=self.outputs,
-                    output_size=len(TAGS) if frame_tags else len(DIGITS), image_shape=(8, 8, 1))
+        spec = self.make_spec(input_size=64, output_size=len(TAGS) if frame_tags else len(DIGITS), image_shape=(8, 8, 1))
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(last) for name, (_, last) in data.items()})
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+import tasks
 import zoo  # noqa: F401  (quiet TensorFlow before it loads)
 from zoo.config import Attention, ModelConfig, Pooling, register
 
@@ -63,17 +64,7 @@ def error_line(capsys):
 
 
 QUICK = ["trainer.epochs=1", "trainer.limit_batches=3"]
-TASKS = {  # task -> overrides for a short run on the test excerpts or a small generated dataset
-    "imdb": ["task.marks=true", "model.bigram_buckets=1000", "model.bigram_dropout=0.5"],  # the preset's words and
-                                                                    # pairs: saved, restored and exported as trained
-    "bp": [],
-    "pos": [],
-    "translation": ["task.dataset=toy", "task.limit=300"],
-    "captioning": ["task.train_examples=300"],
-    "memory": ["task.train_examples=300", "task.length=20"],
-    "shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt", "task.sample_chars=30"],
-    "video": ["task.train_examples=200", "task.frames=6", "task.gap=2"],
-}
+TASKS = {name: list(tasks.module(name).Task.smoke_test) for name in tasks.names()}  # task -> a short run's settings
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +72,7 @@ def trained(tmp_path_factory):
     """task -> the folder of a short finished run of it, trained once for all test workers."""
     from filelock import FileLock
 
-    from zoo import predict
+    from zoo import runs
     from zoo.runner import run
 
     base = tmp_path_factory.getbasetemp()
@@ -90,7 +81,7 @@ def trained(tmp_path_factory):
     def get(task: str):
         folder = shared / task
         with FileLock(f"{folder}.lock"):
-            if not (folder / predict.PREDICTOR).exists():
+            if not (folder / runs.PREDICTOR).exists():
                 with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
                     cfg = compose("config", overrides=[*TINY, f"task={task}", *QUICK, *TASKS[task]])
                 folder.mkdir(parents=True, exist_ok=True)

@@ -5,15 +5,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TEST_DATA, model_config
 from sklearn.datasets import load_digits
 
 from tasks import captioning
-from zoo import topologies
+from zoo import decoding, topologies
 from zoo.errors import DataError
 from zoo.runner import run
 from zoo.task import uci_digits
-
-from conftest import TEST_DATA, model_config
 
 
 def load(**config):
@@ -73,8 +72,8 @@ def test_a_tiny_model_overfits_20_captions():
     model.compile(keras.optimizers.Adam(0.003), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     images, targets = next(iter(splits.train.unbatch().batch(20)))
     batch = tf.data.Dataset.from_tensors((images, targets))
-    model.fit(topologies.teacher_forcing(batch, spec).repeat(600), verbose=0)
-    decoded = topologies.decode(model, images.numpy(), spec)
+    model.fit(decoding.teacher_forcing(batch, spec).repeat(600), verbose=0)
+    decoded = decoding.decode(model, images.numpy(), spec)
     assert decoded == [[t for t in row if t > 2] for row in targets.numpy().tolist()]
 
 

@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT, TEST_DATA, TINY
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -100,7 +99,7 @@ def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tm
         browser.save_screenshot(str(tmp_path / "demo.png"))
     finally:
         browser.quit()
-    from zoo.predict import load
+    from zoo.runs import load
 
     for answer, folder in zip(answers, imdb_runs):  # the page shows what predict answers
         [expected] = load(folder).predict([REVIEW])

@@ -50,11 +50,11 @@ def test_settings_that_cannot_change_get_one_line(trained, error_line, tmp_path)
 def test_a_run_saved_before_newer_trainer_settings_scores_with_their_defaults(trained, tmp_path):
     import shutil
 
-    from zoo import predict
+    from zoo import runs
 
     run_dir = shutil.copytree(trained("imdb"), tmp_path / "run")
-    saved = json.loads((run_dir / predict.PREDICTOR).read_text())
+    saved = json.loads((run_dir / runs.PREDICTOR).read_text())
     for added in ("label_smoothing", "sparse_updates", "weight_decay", "ema_momentum"):
         del saved["config"]["trainer"][added]
-    (run_dir / predict.PREDICTOR).write_text(json.dumps(saved))
+    (run_dir / runs.PREDICTOR).write_text(json.dumps(saved))
     assert evaluate.evaluate(run_dir)["test"] == pytest.approx(trained_test_metrics(run_dir), abs=1e-6)

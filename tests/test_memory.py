@@ -4,13 +4,12 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import TEST_DATA, model_config
 
 from tasks import memory
 from zoo import diagnose, topologies
 from zoo.cells import CELLS
 from zoo.runner import run
-
-from conftest import TEST_DATA, model_config
 
 
 def test_adding_problem_answers_are_the_marked_sums():

@@ -6,14 +6,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TEST_DATA, model_config
 from omegaconf import OmegaConf
 
 from tasks import pos
-from zoo import topologies
+from zoo import decoding, topologies
 from zoo.errors import DataError
 from zoo.runner import run
-
-from conftest import TEST_DATA, model_config
 
 DATA = Path(__file__).parent / "data"
 SENTENCE = """# text = I can't go.
@@ -151,10 +150,10 @@ def test_a_sentence_gets_the_same_tags_and_loss_alone_and_among_longer_ones(defa
 
     def loss(x, y):
         data = tf.data.Dataset.from_tensors((x, y))
-        return model.evaluate(topologies.model_data(topology, data, spec), verbose=0)[0]
+        return model.evaluate(decoding.model_data(topology, data, spec), verbose=0)[0]
 
-    np.testing.assert_array_equal(topologies.predict(model, spec, topology, short[0])[0],
-                                  topologies.predict(model, spec, topology, (words, chars))[0, :short[1].shape[1]])
+    np.testing.assert_array_equal(decoding.predict(model, spec, topology, short[0])[0],
+                                  decoding.predict(model, spec, topology, (words, chars))[0, :short[1].shape[1]])
     # the batch's loss is the mean over its real words: each sentence adds its own words' loss, padding none
     real_words = [y.shape[1] for _, y in examples]
     alone = [loss(x, y) for x, y in examples]
@@ -169,7 +168,7 @@ def test_reported_accuracy_is_a_count_of_right_tags_over_real_words(default_pos,
     model = keras.models.load_model(tmp_path / "model.keras")
     right = words = 0
     for x, tags in splits.test:
-        predicted = topologies.predict(model, spec, topology, x)
+        predicted = decoding.predict(model, spec, topology, x)
         real = tags.numpy() != 0
         right += int((predicted[real] == tags.numpy()[real]).sum())
         words += int(real.sum())

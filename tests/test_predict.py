@@ -6,13 +6,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import TASKS
-from zoo import export, predict, topologies
+
+from zoo import decoding, export, introspect, predict, runs, topologies
 from zoo.errors import ZooError
 
+
 def saved_predictions(run_dir):
-    return [json.loads(line) for line in (run_dir / predict.PREDICTIONS).read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / runs.PREDICTIONS).read_text().splitlines()]
 
 
 def cli_args(lines: list[dict], tmp_path) -> list[str]:
@@ -49,14 +50,14 @@ def test_a_fresh_process_answers_the_test_inputs_as_the_run_did(trained, task, z
 
 def evaluation_answers(run_dir) -> tuple:
     """The task loaded from the training data, and what the run's own evaluation path predicts (the task's test
-    dataset through topologies.predict), keyed by each example's token ids or features."""
-    trained_run = predict.load(run_dir)
+    dataset through decoding.predict), keyed by each example's token ids or features."""
+    trained_run = runs.load(run_dir)
     task = trained_run.task
     spec, splits = task.load(batch_size=16)  # the training data again, read as in training
     answers = {}
     for x, _ in splits.test:
         first = tf.nest.flatten(x)[0].numpy()
-        for row, answer in zip(first, topologies.predict(trained_run.model, spec, trained_run.topology, x)):
+        for row, answer in zip(first, decoding.predict(trained_run.model, spec, trained_run.topology, x)):
             answers[key(row)] = answer
     return task, answers
 
@@ -69,7 +70,7 @@ def test_raw_inputs_get_the_labels_and_tags_of_the_evaluation(trained):
     for name in ("imdb", "pos", "bp"):
         run_dir = trained(name)
         task, answers = evaluation_answers(run_dir)
-        loaded = predict.load(run_dir)
+        loaded = runs.load(run_dir)
         inputs = [raw for raw, _ in task.test_inputs(20)]
         for raw, output in zip(inputs, loaded.predict(inputs)):
             if name == "imdb":
@@ -114,10 +115,10 @@ def test_a_notebook_trains_and_loads_with_the_command_lines_config(zoo_cli, tmp_
 
 
 def test_python_api_answers_patients_and_any_review(trained):
-    loaded = predict.load(trained("bp"))
+    loaded = runs.load(trained("bp"))
     [answer] = loaded.predict(["age=52 gender=1 height=168 weight=81 cholesterol=1 gluc=1 smoke=0 alco=0 active=1"])
     assert answer["label"] in answer["probabilities"] and sum(answer["probabilities"].values()) == pytest.approx(1)
-    review = predict.load(trained("imdb")).predict(["word " * 10000, "zzzqqq xxyyq"])  # long, all unknown: answers
+    review = runs.load(trained("imdb")).predict(["word " * 10000, "zzzqqq xxyyq"])  # long, all unknown: answers
     assert all(set(r["probabilities"]) == {"negative", "positive"} for r in review)
 
 
@@ -158,7 +159,7 @@ def test_a_bad_run_is_the_only_line_on_the_console(zoo_cli, tmp_path):
 
 
 def test_an_image_file_is_captioned_as_its_pixels_are(trained, tmp_path):
-    loaded = predict.load(trained("captioning"))
+    loaded = runs.load(trained("captioning"))
     pixels = np.round(loaded.task.test_image(3) * 255)  # what an 8-bit PNG of the test image holds
     keras.utils.save_img(tmp_path / "strip.png", pixels, scale=False)
     from_file, from_pixels = loaded.predict([str(tmp_path / "strip.png"), pixels / 255])
@@ -179,7 +180,7 @@ def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, tas
     run_dir = trained(task)
     export.export(run_dir, tmp_path / "saved")
     lines = saved_predictions(run_dir)
-    loaded = predict.load(run_dir)
+    loaded = runs.load(run_dir)
     raw = [line["input"] for line in lines]
     served_input = [loaded.task.parse(text).tolist() for text in raw] if task == "bp" else raw
     result = zoo_cli("-c", SERVE, str(tmp_path / "saved"), json.dumps(served_input), module=None)
@@ -205,7 +206,7 @@ def test_generation_tasks_are_not_exported(trained, tmp_path):
 
 
 def test_per_step_probabilities_end_in_the_answer_and_gates_are_the_cells(trained):
-    loaded = predict.load(trained("imdb"))
+    loaded = runs.load(trained("imdb"))
     [answer] = loaded.predict(["It was not great, but I recommend it."], steps=True)
     assert len(answer["steps"]) == 8 and all(s["token"] for s in answer["steps"])  # unknown words show as [UNK]
     assert answer["steps"][-1]["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-6)
@@ -220,12 +221,13 @@ def sigmoid(x):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gate_means_match_a_hand_computation_of_the_first_step(cell):
     from conftest import model_config
+
     from zoo.task import Spec
 
     spec = Spec(inputs="tokens", input_size=20, outputs="class", output_size=2)
     keras.utils.set_random_seed(1)
     model = topologies.build("many_to_one", spec, cell, model_config(units=6, embedding_dim=4))
-    [first, *_] = topologies.gate_trace(model, np.array([[3, 4, 5]]))
+    [first, *_] = introspect.gate_trace(model, np.array([[3, 4, 5]]), cell)
     embedding = next(layer for layer in model.layers if isinstance(layer, keras.layers.Embedding))
     x = embedding.embeddings.numpy()[3]  # the first step's input, h0 = 0 (and c0 = 0)
     kernel, _, bias = [w.numpy() for w in model.get_layer("rnn_0").cell.weights]
@@ -239,7 +241,7 @@ def test_gate_means_match_a_hand_computation_of_the_first_step(cell):
 
 
 def test_attention_rows_sum_to_one_and_span_source_and_output(trained):
-    loaded = predict.load(trained("translation"))
+    loaded = runs.load(trained("translation"))
     [answer] = loaded.predict(["four hundred twenty one"], steps=True)
     weights = np.array(answer["attention"])
     assert weights.shape == (len(answer["output_tokens"]), len(answer["source_tokens"])) == (weights.shape[0], 4)
@@ -248,7 +250,7 @@ def test_attention_rows_sum_to_one_and_span_source_and_output(trained):
 
 
 def test_generated_characters_come_with_their_probabilities(trained):
-    loaded = predict.load(trained("shakespeare"))
+    loaded = runs.load(trained("shakespeare"))
     [answer] = loaded.predict(["ROMEO:"], length=12, steps=True)
     assert "".join(s["token"] for s in answer["steps"]) == answer["text"] and len(answer["text"]) == 12
     assert all(0 < s["probability"] <= 1 for s in answer["steps"])

@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from test_compare import fabricate
+
 from zoo.compare import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

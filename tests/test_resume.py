@@ -10,8 +10,8 @@ import time
 
 import keras
 import pytest
-
 from conftest import ROOT, TEST_DATA
+
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
 from zoo.runner import ResumableEarlyStopping, run

@@ -5,15 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import model_config
 
 from tasks import shakespeare
 from zoo import topologies
 from zoo.cells import CELLS
 from zoo.errors import DataError, IncompatibleTopology
-from zoo.task import Spec
 from zoo.runner import run
-
-from conftest import model_config
+from zoo.task import Spec
 
 EXCERPT = ["task=shakespeare", "task.text_file=tinyshakespeare_excerpt.txt", "task.seq_len=40", "task.sample_chars=30"]
 SHARED_TEXT = Path(os.environ.get("ZOO_DATA_DIR", "data")) / shakespeare.SOURCE

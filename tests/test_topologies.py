@@ -6,17 +6,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import model_config
 from omegaconf import OmegaConf
 
 import tasks
-
-from zoo import topologies
+from zoo import decoding, layers, topologies
 from zoo.cells import CELLS
-from zoo.config import Attention, Pooling, check_combination, supported_topologies
+from zoo.config import Attention, Pooling
 from zoo.errors import IncompatibleTopology, ZooError
+from zoo.rules import check_combination, checked, supported_topologies
 from zoo.task import Spec
-
-from conftest import model_config
 
 MODEL = model_config()
 CLASS_FROM_FEATURES = Spec(inputs="features", input_size=5, outputs="class", output_size=3)
@@ -158,7 +157,7 @@ def copy_task(n, rng):
 
 def train_generator(model, spec, context, targets, epochs):
     model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    ds = topologies.teacher_forcing(tf.data.Dataset.from_tensor_slices((context, targets)).batch(32), spec)
+    ds = decoding.teacher_forcing(tf.data.Dataset.from_tensor_slices((context, targets)).batch(32), spec)
     keras.utils.set_random_seed(0)
     model.fit(ds, epochs=epochs, verbose=0)
 
@@ -175,31 +174,31 @@ def test_seq2seq_learns_to_reverse(cell, attention):
     model = topologies.seq2seq(TOKENS_FROM_TOKENS, cell, model_config(units=64, embedding_dim=16, attention=attention))
     train_generator(model, TOKENS_FROM_TOKENS, sources, targets, epochs=25)
     for beam_size in (1, 3):
-        decoded = topologies.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size)
+        decoded = decoding.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size)
         assert np.mean([d == t for d, t in zip(decoded, unpad(targets[:200]))]) > 0.8
         excluded = decoded[0][0]
-        without = topologies.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size, exclude=(excluded,))
+        without = decoding.decode(model, sources[:200], TOKENS_FROM_TOKENS, beam_size=beam_size, exclude=(excluded,))
         assert not any(excluded in row for row in without)
         if beam_size == 1:  # a greedy answer changes only where the excluded id was the likeliest
             assert all(w == d for w, d in zip(without, decoded) if excluded not in d)
 
 
-def test_attention_layers_and_where_they_apply():
+def test_attention_layers_and_where_they_apply(make_config):
     for attention, layer in topologies.ATTENTION.items():
         model = topologies.build("seq2seq", TOKENS_FROM_TOKENS, "gru", model_config(attention=attention))
         assert isinstance(model.get_layer("attention"), layer)
     with pytest.raises(ZooError, match="model.attention=luong needs an encoder sequence.*topology=one_to_many"):
-        topologies.build("one_to_many", TOKENS_FROM_FEATURES, "gru", model_config(attention=Attention.luong))
+        checked(make_config("task=captioning", "topology=one_to_many", "model.attention=luong"))
 
 
 def test_teacher_forcing_masks_exactly_the_target_tokens():
     targets = np.array([[1, 5, 6, 2, 0], [1, 7, 2, 0, 0]])
-    (_, decoder_in), next_tokens = next(iter(topologies.teacher_forcing(
+    (_, decoder_in), next_tokens = next(iter(decoding.teacher_forcing(
         tf.data.Dataset.from_tensors((np.zeros((2, 3)), targets)), TOKENS_FROM_TOKENS)))
     np.testing.assert_array_equal(decoder_in, [[1, 5, 6, 0], [1, 7, 0, 0]])  # no input after the end token
     np.testing.assert_array_equal(next_tokens, [[5, 6, 2, 0], [7, 2, 0, 0]])
     tags = np.array([[3, 1, 2], [2, 0, 0]])  # tags have no start token: the decoder's starts past the tags
-    (_, decoder_in), next_tokens = next(iter(topologies.teacher_forcing(
+    (_, decoder_in), next_tokens = next(iter(decoding.teacher_forcing(
         tf.data.Dataset.from_tensors((np.zeros((2, 3)), tags)), TAGS)))
     np.testing.assert_array_equal(decoder_in, [[4, 3, 1], [4, 0, 0]])
     np.testing.assert_array_equal(next_tokens, tags)
@@ -213,7 +212,7 @@ def test_seq2seq_padding_changes_neither_loss_nor_accuracy():
     def evaluate(source_padding, target_padding):
         padded = tf.data.Dataset.from_tensors((np.pad(source, ((0, 0), (0, source_padding))),
                                                np.pad(target, ((0, 0), (0, target_padding)))))
-        return model.evaluate(topologies.teacher_forcing(padded, TOKENS_FROM_TOKENS), verbose=0)
+        return model.evaluate(decoding.teacher_forcing(padded, TOKENS_FROM_TOKENS), verbose=0)
 
     np.testing.assert_allclose(evaluate(0, 0), evaluate(4, 3), rtol=1e-5)
 
@@ -221,9 +220,9 @@ def test_seq2seq_padding_changes_neither_loss_nor_accuracy():
 def test_smoothed_loss_is_a_hand_count_over_real_steps_and_survives_saving(tmp_path):
     smoothing = 0.1
     model = topologies.seq2seq(TOKENS_FROM_TOKENS, "gru", model_config(attention=Attention.luong))
-    model.compile(loss=topologies.SmoothedCrossentropy(smoothing))
+    model.compile(loss=layers.SmoothedCrossentropy(smoothing))
     source, target = np.array([[3, 4, 5, 0]]), np.array([[1, 6, 7, 2, 0, 0]])
-    data = topologies.teacher_forcing(tf.data.Dataset.from_tensors((source, target)), TOKENS_FROM_TOKENS)
+    data = decoding.teacher_forcing(tf.data.Dataset.from_tensors((source, target)), TOKENS_FROM_TOKENS)
     (context, decoder_in), next_tokens = next(iter(data))
     log_probs = keras.ops.convert_to_numpy(keras.ops.log_softmax(model.predict_on_batch([context, decoder_in]), -1))
     real = next_tokens.numpy()[0] != 0
@@ -240,12 +239,12 @@ def test_seq2seq_tags_one_per_input_step():
     model = topologies.seq2seq(TAGS, "lstm", MODEL)
     tokens = np.array([[3, 4, 5, 0], [6, 7, 0, 0]])
     for beam_size in (1, 2):
-        tags = topologies.predict(model, TAGS, "seq2seq", tokens, beam_size=beam_size)
+        tags = decoding.predict(model, TAGS, "seq2seq", tokens, beam_size=beam_size)
         assert tags.shape == (2, 4) and set(tags.ravel()) <= {1, 2, 3}  # never padding, never the start id
 
 
 def test_character_encoder_sees_each_word_alone():
-    encoder = topologies.CharacterEncoder("gru", char_size=10, units=4)
+    encoder = layers.CharacterEncoder("gru", char_size=10, units=4)
     words = np.array([[[3, 4, 0], [5, 0, 0], [0, 0, 0]]])
     encoded = encoder(words).numpy()
     assert encoded.shape == (1, 3, 8)
@@ -271,7 +270,7 @@ def test_padding_changes_no_output_at_real_steps_with_characters(topology, spec,
     words, chars = np.array([[3, 4, 5]]), np.array([[[3, 4], [5, 0], [6, 7]]])
     padded = [np.pad(words, ((0, 0), (0, 4))), np.pad(chars, ((0, 0), (0, 4), (0, 3)))]
     if topology == "seq2seq":  # the decoder reads the same three steps either way
-        decoder_in = np.array([[topologies.decoder_start(spec), 2, 3]])
+        decoder_in = np.array([[spec.decoder_start, 2, 3]])
         alone = model.predict_on_batch([[words, chars], decoder_in])
         in_padding = model.predict_on_batch([padded, decoder_in])
     else:
@@ -280,39 +279,39 @@ def test_padding_changes_no_output_at_real_steps_with_characters(topology, spec,
     np.testing.assert_allclose(alone, in_padding, atol=1e-5)
 
 
-def test_word_dropout_turns_only_real_words_unknown_and_only_in_training():
-    layer = topologies.WordDropout(0.5, unknown_id=1)
+def test_word_dropout_turns_only_real_words_unknown_and_only_in_training(make_config):
+    layer = layers.WordDropout(0.5, unknown_id=1)
     ids = np.array([[5, 6, 7, 8, 9, 10, 0, 0]] * 50)
     dropped = layer(ids, training=True).numpy()
     assert set(np.unique(dropped[ids != 0])) - set(range(5, 11)) == {1} and np.all(dropped[ids == 0] == 0)
     assert 0.4 < np.mean(dropped[ids != 0] == 1) < 0.6
     np.testing.assert_array_equal(layer(ids, training=False), ids)
     with pytest.raises(ZooError, match="model.word_dropout needs a task whose words have an unknown-word id"):
-        topologies.build("synced", TAGS, "gru", model_config(word_dropout=0.2))
+        checked(make_config("task=translation", "model.word_dropout=0.2"))
     model = topologies.build("synced", dataclasses.replace(TAGS, unknown_id=1), "gru", model_config(word_dropout=0.2))
-    assert isinstance(model.layers[1], topologies.WordDropout)
+    assert isinstance(model.layers[1], layers.WordDropout)
 
 
 def test_bigram_hash_gives_each_word_pair_one_bucket_and_padding_and_the_unknown_pair_none_of_their_own():
-    layer = topologies.BigramHash(1000)
+    layer = layers.BigramHash(1000)
     ids = layer(np.array([[4, 5, 4, 5, 0, 0], [7, 4, 5, 9, 3, 2]])).numpy()
     assert ids[0, 1] == ids[0, 3] == ids[1, 2]  # "4 5" wherever it stands
     assert ids[0, 0] != ids[0, 2] and ids[0, 1] != ids[0, 2]  # "<start> 4" and "5 4" are other pairs
     assert ((2 <= ids[:, :4]) & (ids[:, :4] < 1000)).all() and (ids[0, 4:] == 0).all()  # padding stays padding
     np.testing.assert_array_equal(layer(np.array([[4, 5, 4]])).numpy()[0], ids[0, :3])  # padding changes none
     pairs = 59 * 59  # of the 59 most frequent words, in 100,000 buckets: by chance about 60 pairs share one
-    frequent = topologies.BigramHash(100_000)(np.array([[a, b] for a in range(1, 60) for b in range(1, 60)]))
+    frequent = layers.BigramHash(100_000)(np.array([[a, b] for a in range(1, 60) for b in range(1, 60)]))
     assert len(set(frequent.numpy()[:, 1])) > pairs - 3 * pairs**2 / (2 * 100_000)
 
 
 def test_a_bigram_hash_saved_before_the_unknown_pair_hashes_as_it_did():
     saved = {"name": "bigram_hash", "trainable": True, "dtype": "float32", "buckets": 1000}  # as saved then
     ids = np.array([[4, 5, 9, 0]])
-    old = topologies.BigramHash.from_config(saved)(ids).numpy()[0]
+    old = layers.BigramHash.from_config(saved)(ids).numpy()[0]
     previous = np.array([0, 4, 5])
-    np.testing.assert_array_equal(old, [*(1 + (previous * topologies.BigramHash.MULTIPLIER + ids[0, :3]) % 999), 0])
-    new = topologies.BigramHash.from_config(topologies.BigramHash(1000).get_config())(ids).numpy()[0]
-    np.testing.assert_array_equal(new, [*(2 + (previous * topologies.BigramHash.MULTIPLIER + ids[0, :3]) % 998), 0])
+    np.testing.assert_array_equal(old, [*(1 + (previous * layers.BigramHash.MULTIPLIER + ids[0, :3]) % 999), 0])
+    new = layers.BigramHash.from_config(layers.BigramHash(1000).get_config())(ids).numpy()[0]
+    np.testing.assert_array_equal(new, [*(2 + (previous * layers.BigramHash.MULTIPLIER + ids[0, :3]) % 998), 0])
 
 
 def test_pairs_are_of_the_words_as_written_and_pair_dropout_drops_them_in_training_only():
@@ -321,10 +320,10 @@ def test_pairs_are_of_the_words_as_written_and_pair_dropout_drops_them_in_traini
     pair_ids = keras.Model(model.input, model.get_layer("bigram_dropout").output)
     words = np.random.default_rng(0).integers(2, 20, size=(200, 30))
     words[:, 25:] = 0
-    written = topologies.BigramHash(50)(words).numpy()
+    written = layers.BigramHash(50)(words).numpy()
     np.testing.assert_array_equal(pair_ids(words, training=False).numpy(), written)
     trained = pair_ids(words, training=True).numpy()
-    unknown = trained == topologies.BigramHash.UNKNOWN_PAIR
+    unknown = trained == layers.BigramHash.UNKNOWN_PAIR
     assert 0.27 < unknown[:, :25].mean() < 0.33 and not unknown[:, 25:].any()
     np.testing.assert_array_equal(trained[~unknown], written[~unknown])  # word dropout (0.5) changed no pair
 
@@ -353,12 +352,12 @@ def test_one_to_many_overfits_vectors_to_sequences():
     vectors = rng.normal(size=(20, 6)).astype("float32")
     model = topologies.one_to_many(TOKENS_FROM_FEATURES, "gru", model_config(units=32))
     train_generator(model, TOKENS_FROM_FEATURES, vectors, targets, epochs=150)
-    assert topologies.decode(model, vectors, TOKENS_FROM_FEATURES) == unpad(targets)
+    assert decoding.decode(model, vectors, TOKENS_FROM_FEATURES) == unpad(targets)
 
 
 def test_decode_respects_the_length_cap():
     model = topologies.one_to_many(TOKENS_FROM_FEATURES, "lstm", MODEL)
-    decoded = topologies.decode(model, np.zeros((4, 6), "float32"), TOKENS_FROM_FEATURES, max_length=3)
+    decoded = decoding.decode(model, np.zeros((4, 6), "float32"), TOKENS_FROM_FEATURES, max_length=3)
     assert all(len(d) <= 3 for d in decoded)
 
 
@@ -405,5 +404,5 @@ def test_default_configs_take_the_cudnn_kernels_on_a_gpu(task, cell, make_config
     cfg = make_config(f"task={task}", f"cell={cell}", *overrides)
     spec, splits = tasks.create(cfg).load(cfg.trainer.batch_size)
     model = topologies.build(cfg.topology_name, spec, cell, OmegaConf.to_object(cfg.model))
-    model(next(iter(topologies.model_data(cfg.topology_name, splits.train, spec)))[0], training=True)
+    model(next(iter(decoding.model_data(cfg.topology_name, splits.train, spec)))[0], training=True)
     assert cudnn_checks and all(cudnn_checks)

@@ -1,16 +1,15 @@
 """task=video: clips of digit frames, the per-frame CNN, what memory buys over cell=none, and bad settings."""
 import numpy as np
 import pytest
+from conftest import model_config
 
 from tasks import video
 from zoo import topologies
 from zoo.cells import CELLS
-from zoo.config import checked
 from zoo.errors import ZooError
+from zoo.rules import checked
 from zoo.runner import run
 from zoo.task import uci_digits
-
-from conftest import model_config
 
 TINY = ["trainer.epochs=1", "trainer.limit_batches=2", "task.train_examples=64", "task.frames=6", "task.gap=2",
         "model.units=8"]

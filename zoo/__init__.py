@@ -63,8 +63,8 @@ def lazy_import(name: str):
 
 
 def load(run_dir):
-    """A finished run folder as a model that answers raw input: see zoo.predict.TrainedRun."""
-    from zoo.predict import load as load_run
+    """A finished run folder as a model that answers raw input: see zoo.runs.TrainedRun."""
+    from zoo.runs import load as load_run
 
     return load_run(run_dir)
 

@@ -11,8 +11,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from zoo import resume
-from zoo.config import checked, register, renamed
+from zoo.config import register, renamed
 from zoo.errors import ZooError
+from zoo.rules import checked
 
 register()
 SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's choice, read before cli() sets it
@@ -23,10 +24,11 @@ def main(cfg: DictConfig) -> float | None:
     """Returns the best epoch's validation primary metric: the objective of hyperparameter sweeps."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    plan = None  # a sweep's jobs are checked by the runner, which records a refused config in their metrics.json
     try:
-        if hydra_cfg.mode == RunMode.RUN:  # a sweep's jobs record a refused config in their metrics.json instead
+        if hydra_cfg.mode == RunMode.RUN:
             try:
-                checked(cfg)  # settings and combination, answered before TensorFlow loads
+                plan = checked(cfg)  # settings and combination, answered before TensorFlow loads
             except ZooError:
                 shutil.rmtree(run_dir)  # refused before anything ran: no run folder stays behind
                 raise
@@ -35,7 +37,7 @@ def main(cfg: DictConfig) -> float | None:
                 run_dir = earlier
         from zoo.runner import run  # TensorFlow loads here
 
-        record = run(cfg, run_dir)
+        record = run(cfg, run_dir, plan)
         return record["val"].get(record["primary_metric"])
     except Exception as error:
         if SHOW_TRACEBACKS:

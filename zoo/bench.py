@@ -89,8 +89,7 @@ def torch_model(cell: str, shape: dict):
         def __init__(self):
             super().__init__()
             self.embedding = nn.Embedding(VOCABULARY, shape["embedding"], padding_idx=0)
-            rnn = {"simple_rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-            self.rnn = rnn(shape["embedding"], shape["units"], batch_first=True)
+            self.rnn = CELLS[cell].torch(shape["embedding"], shape["units"])
             self.logits = nn.Linear(shape["units"], 2)
 
         def forward(self, tokens):
@@ -169,13 +168,13 @@ def predict_speed(run_dir: Path, count: int | None) -> dict:
     """Cold start (a fresh `python -m zoo.predict` process answering one test input, start to finish) and
     answers per second over the run's raw test inputs (read from the training data) through `TrainedRun.predict`,
     with the share of them answered right (labels; tags per word; exact text)."""
-    from zoo import predict as predictor
+    from zoo import runs
 
-    trained = predictor.load(run_dir)
+    trained = runs.load(run_dir)
     trained.task.load(batch_size=64)  # the data again: the test split's raw inputs
     pairs = trained.task.test_inputs(count or sys.maxsize)
     inputs, right = [raw for raw, _ in pairs], [answer for _, answer in pairs]
-    first = predictor.as_json(inputs[0])
+    first = runs.as_json(inputs[0])
     one_input = ["--example", str(first["example"])] if isinstance(first, dict) else ["--input", first]
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "zoo.predict", str(run_dir), *one_input], check=True, capture_output=True)
@@ -237,7 +236,7 @@ def main(argv=None) -> int:
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
     runs = commands.add_parser("quality", help="test metric, train time and time to target, per task and cell")
-    runs.add_argument("--tasks", default="imdb,bp,pos,translation,captioning,memory,shakespeare,video")
+    runs.add_argument("--tasks", default=",".join(tasks.names()))
     runs.add_argument("--cells", default="gru,lstm,simple_rnn")
     runs.add_argument("--out", type=Path, help="sweep folders and quality.md (default outputs/bench/quality_<time>)")
     answering = commands.add_parser("predict", help="cold start and answers/s of trained runs on their test inputs")
@@ -247,8 +246,10 @@ def main(argv=None) -> int:
     if args.command == "predict":
         return predict_command(args)
     cells = args.cells.split(",")
-    if unknown := [c for c in cells if c not in CELLS]:
-        parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(CELLS)}")
+    twinned = [name for name, cell in CELLS.items() if cell.torch is not None or args.command == "quality"]
+    if unknown := [c for c in cells if c not in twinned]:
+        parser.error(f"unknown cell {', '.join(unknown)}; choose from {', '.join(twinned)}"
+                     + (" (the cells with a PyTorch twin)" if args.command == "throughput" else ""))
     if args.command == "throughput":
         if min(args.batches, args.repeats) <= 0:
             parser.error("--batches and --repeats must be > 0")

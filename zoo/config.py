@@ -9,30 +9,13 @@ from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig
 
 import tasks
-from zoo.errors import IncompatibleTopology, ZooError
+from zoo.errors import ZooError
+from zoo.validation import require_positive
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-NO_MEMORY = "none"  # cell=none: the same model without recurrence, a Dense layer per step (synced, many_to_one)
-
-
-def require_positive(group: str, cfg, *names: str) -> None:
-    """Sizes that Hydra's types accept but that make no sense at zero or below (None means unset)."""
-    for name in names:
-        value = getattr(cfg, name)
-        if value is not None and value <= 0:
-            raise ZooError(f"{group}.{name} must be > 0, got {value}")
-
-
-def require_fractions(group: str, cfg, *names: str) -> None:
-    """Shares of a dataset (e.g. validation and test) that must each be in (0, 1) and leave some to train on."""
-    for name in names:
-        if not 0 < getattr(cfg, name) < 1:
-            raise ZooError(f"{group}.{name} must be in (0, 1), got {getattr(cfg, name)}")
-    if sum(getattr(cfg, name) for name in names) >= 1:
-        raise ZooError(f"{group}.{' + '.join(names)} must be below 1, leaving examples to train on")
 
 
 class Pooling(Enum):
@@ -139,50 +122,6 @@ class Config:
     paths: PathsConfig = MISSING
     seed: int = 42
     topology_name: str = "${oc.select:topology.name,${task.topology}}"
-
-
-# topology -> (input kinds, output kinds) it can model
-SUPPORTED = {
-    "one_to_one": ({"features"}, {"class"}),
-    "many_to_one": ({"features", "tokens", "series", "video"}, {"class", "value"}),
-    "synced": ({"tokens", "video"}, {"tags", "next"}),
-    "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
-    "one_to_many": ({"features", "image"}, {"tokens"}),
-}
-
-
-def supported_topologies(inputs: str, outputs: str) -> list[str]:
-    return [name for name, (ins, outs) in SUPPORTED.items() if inputs in ins and outputs in outs]
-
-
-def check_combination(topology: str, task_name: str, inputs: str, outputs: str) -> None:
-    valid = supported_topologies(inputs, outputs)
-    if topology not in valid:
-        raise IncompatibleTopology(
-            f"task={task_name} cannot use topology={topology} ({inputs} in, {outputs} out); "
-            f"valid: {', '.join(valid)}"
-        )
-
-
-def checked(cfg: DictConfig) -> tuple[ModelConfig, TrainerConfig, Any]:
-    """A composed config's model and trainer settings and its task, each checked against its dataclass, and the
-    task's combination with the topology: all that is answered before TensorFlow loads."""
-    model, trainer = OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.trainer)
-    task = tasks.create(cfg)
-    check_combination(cfg.topology_name, cfg.task.name, task.inputs, task.outputs)
-    if cfg.cell.name == NO_MEMORY and (cfg.topology_name not in ("synced", "many_to_one") or model.bidirectional):
-        raise ZooError(f"cell=none (no recurrence: a Dense layer per step) is for topology=synced or many_to_one, "
-                       f"one direction; not topology={cfg.topology_name}"
-                       + (" with model.bidirectional=true" if model.bidirectional else ""))
-    if trainer.label_smoothing and task.outputs == "value":
-        raise ZooError(f"trainer.label_smoothing is for tasks that predict classes or tokens; task={cfg.task.name} "
-                       "here predicts a value")
-    if model.bigram_buckets and task.inputs != "tokens":
-        raise ZooError(f"model.bigram_buckets is for tasks that read words; task={cfg.task.name} reads {task.inputs}")
-    if model.pooling != Pooling.last and cfg.topology_name != "many_to_one":
-        raise ZooError(f"model.pooling={model.pooling.name} is for topology=many_to_one (it pools the steps' states "
-                       f"into one answer), not topology={cfg.topology_name}")
-    return model, trainer, task
 
 
 def renamed(overrides: list[str]) -> list[str]:

@@ -10,18 +10,13 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from zoo.errors import ZooError  # noqa: E402
 
-EXAMPLE_PATIENT = {"age": 52, "gender": 1, "height": 168, "weight": 81, "cholesterol": 1, "gluc": 1, "smoke": 0,
-                   "alco": 0, "active": 1}
-STEPPED = ("imdb", "pos", "translation")  # tasks whose answers carry gate and state steps
-EXAMPLE_TASKS = ("captioning", "memory", "video")  # tasks that answer generated test examples (--example N)
-PLACEHOLDERS = {"imdb": "It was not great, but I recommend it.", "pos": "The old man the boats .",
-                "translation": "I would like a cup of coffee.", "shakespeare": "ROMEO:"}
+DEFAULT_PORT = 7860
+NORMS = {"state_norm": "hidden state ‖h‖"}  # other states' norms are labelled by their names (cell_norm: "cell state")
 
 
 def header(run) -> str:
@@ -36,7 +31,7 @@ def header(run) -> str:
 def answer_text(output: dict) -> str:
     if "probabilities" in output:
         return f"**{output['label']}** ({output['probability']:.1%})"
-    from zoo.predict import main_and_right
+    from zoo.runs import answer_text as main_and_right
 
     main, right = main_and_right(output)
     return f"**{main}**" + (f" (right: {right})" if right is not None else "")
@@ -79,9 +74,9 @@ def gate_chart(run, output):
         axes[0, 0].set(ylim=(0, 1), ylabel="mean gate")
         axes[0, 0].legend(fontsize=7)
     axes[0, 0].set_title(run.name, fontsize=9)
-    for name, label in (("state_norm", "hidden state ‖h‖"), ("cell_norm", "cell state ‖c‖")):
-        if name in steps[0]:
-            norms.plot([s[name] for s in steps], marker=".", label=label)
+    for name in (key for key in steps[0] if key.endswith("_norm")):
+        label = NORMS.get(name, f"{name.removesuffix('_norm')} state ‖{name[0]}‖")
+        norms.plot([s[name] for s in steps], marker=".", label=label)
     norms.legend(fontsize=7)
     norms.set_xticks(range(len(steps)), [s["token"] for s in steps], rotation=45, ha="right", fontsize=7)
     figure.tight_layout()
@@ -127,12 +122,12 @@ def shaded_text(output) -> str:
 
 
 def views(runs, raw, outputs) -> tuple:
-    """What the page shows for one input: each run's answer, and the per-step views."""
-    task = runs[0].cfg.task.name
+    """What the page shows for one input: each run's answer, and the per-step views its answers carry (a tag per
+    word, generated tokens with their probabilities, the probability after each word, gates, attention)."""
     extra = ""
-    if task == "pos":
+    if "tags" in outputs[0] and isinstance(raw, str):
         extra = tag_table(runs, outputs, raw.split())
-    elif task == "shakespeare":
+    elif any("probability" in step for output in outputs for step in output.get("steps", [])[:1]):
         extra = "".join(f"<h4>{run.name}</h4>{shaded_text(output)}" for run, output in zip(runs, outputs))
     return ([answer_text(output) for output in outputs], probability_chart(runs, outputs), extra,
             [gate_chart(run, output) for run, output in zip(runs, outputs)],
@@ -148,21 +143,24 @@ def answer_all(runs, raw) -> tuple:
 
 
 def page(runs):
+    """The page for runs of one task: the input its form asks for, then a column per run, and the per-step views
+    (shown once an answer carries them)."""
     import gradio as gr
 
     from zoo.task import Example
 
-    task = runs[0].cfg.task.name
+    task, form = runs[0].cfg.task.name, runs[0].task.form
     with gr.Blocks(title=f"zoo demo: {task}", analytics_enabled=False) as blocks:
-        gr.Markdown(f"# {task}: {', '.join(run.name for run in runs)}\nType an input and compare the cells.")
-        if task == "bp":
-            fields = [gr.Number(value=value, label=name) for name, value in EXAMPLE_PATIENT.items()]
-        elif task in EXAMPLE_TASKS:
+        gr.Markdown(f"# {task}: {', '.join(run.name for run in runs)}\n{form.help}. Give an input and compare the "
+                    "cells.")
+        if form.kind == "fields":
+            fields = [gr.Number(value=value, label=name) for name, value in form.fields]
+        elif form.kind == "example":
             fields = [gr.Number(value=0, precision=0, label="test example N")]
-            if task == "captioning":
+            if form.image:
                 fields.append(gr.Image(type="filepath", label="or an image (PNG, JPEG)"))
         else:
-            fields = [gr.Textbox(label="input", placeholder=PLACEHOLDERS.get(task, ""), elem_id="input-text")]
+            fields = [gr.Textbox(label="input", placeholder=form.placeholder, elem_id="input-text")]
         submit = gr.Button("Answer", variant="primary", elem_id="submit")
         with gr.Row():
             answers = []
@@ -170,17 +168,20 @@ def page(runs):
                 with gr.Column():
                     gr.Markdown(header(run))
                     answers.append(gr.Markdown(elem_id=f"answer-{i}", elem_classes=["answer"]))
-        chart = gr.Plot(label="after each word", elem_id="per-word", visible=task == "imdb")
+        chart = gr.Plot(label="after each word", elem_id="per-word", visible=False)
         extra = gr.HTML(elem_id="per-step")
-        with gr.Row(visible=task in STEPPED):  # the first recurrent layer, step by step
-            gates = [gr.Plot(show_label=False, elem_id=f"gates-{i}") for i in range(len(runs))]
-        with gr.Row(visible=task == "translation"):
-            attention = [gr.Plot(show_label=False, elem_id=f"attention-{i}") for i in range(len(runs))]
+        with gr.Row():  # the first recurrent layer, step by step
+            gates = [gr.Plot(show_label=False, elem_id=f"gates-{i}", visible=False) for i in range(len(runs))]
+        with gr.Row():
+            attention = [gr.Plot(show_label=False, elem_id=f"attention-{i}", visible=False) for i in range(len(runs))]
+
+        def shown(figure):
+            return gr.Plot(value=figure, visible=figure is not None)
 
         def respond(*values):
-            if task == "bp":
-                raw = " ".join(f"{name}={value}" for name, value in zip(EXAMPLE_PATIENT, values))
-            elif task in EXAMPLE_TASKS:
+            if form.kind == "fields":
+                raw = " ".join(f"{name}={value}" for (name, _), value in zip(form.fields, values))
+            elif form.kind == "example":
                 raw = values[1] if len(values) > 1 and values[1] else Example(int(values[0] or 0))
             else:
                 raw = values[0]
@@ -190,7 +191,7 @@ def page(runs):
                 texts, probability, html_view, gate_figures, attention_figures = answer_all(runs, raw)
             except ZooError as error:
                 raise gr.Error(str(error))
-            return [*texts, probability, html_view, *gate_figures, *attention_figures]
+            return [*texts, shown(probability), html_view, *map(shown, gate_figures), *map(shown, attention_figures)]
 
         submit.click(respond, inputs=fields, outputs=[*answers, chart, extra, *gates, *attention])
         if isinstance(fields[0], gr.Textbox):
@@ -198,29 +199,51 @@ def page(runs):
     return blocks
 
 
+def free_port(port: int | None) -> int:
+    """`port` if it can be served on, else one line naming it; without a port, 7860 or, if taken, any free one."""
+    import socket
+
+    for candidate in ([port] if port is not None else [DEFAULT_PORT, 0]):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+                return probe.getsockname()[1]
+            except OSError as e:
+                if port is not None:
+                    raise ZooError(f"port {port} cannot be served on ({e.strerror or e}); give another --port, or "
+                                   "none to have a free one picked") from None
+    raise AssertionError("port 0 is always free")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m zoo.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or a sweep folder (its finished runs)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=int, help=f"default {DEFAULT_PORT}, or a free one if that is taken")
     args = parser.parse_args(argv)
     try:
-        from zoo.predict import load, runs_of_one_task
-
-        folders = runs_of_one_task(args.runs)
+        port = free_port(args.port)
         try:
             import gradio as gr
         except ImportError:
             raise ZooError('the demo needs Gradio: pip install -e ".[demo]"') from None
-        runs = [load(folder) for folder in folders]
+        from zoo.runs import load_runs
+
+        runs, skipped = load_runs(args.runs)
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    for run in skipped:
+        print(f"skipped: {run.why}", file=sys.stderr)
     import matplotlib
 
     matplotlib.use("Agg")
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    print(f"demo of {len(runs)} runs at http://127.0.0.1:{args.port}", flush=True)
-    page(runs).launch(server_name="127.0.0.1", server_port=args.port, theme=theme, footer_links=[], quiet=True)
+    print(f"demo of {len(runs)} runs at http://127.0.0.1:{port}", flush=True)
+    try:
+        page(runs).launch(server_name="127.0.0.1", server_port=port, theme=theme, footer_links=[], quiet=True)
+    except OSError as error:  # the port taken between the check and the launch
+        print(f"error: port {port} cannot be served on ({str(error).strip().splitlines()[0]})", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 import tasks
-from zoo import topologies
-from zoo.cells import CELLS, recurrent_layer
+from zoo import introspect, topologies
+from zoo.cells import CELLS
 from zoo.compare import load_runs
 from zoo.config import compose_config
 from zoo.errors import ZooError
@@ -42,22 +42,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the file-only bac
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# cell -> (formula in words, count for `inputs` input features and `units` units)
-FORMULAS = {
-    "simple_rnn": ("units·(inputs + units) + units", lambda i, u: u * (i + u) + u),
-    "lstm": ("4·(units·(inputs + units) + units)", lambda i, u: 4 * (u * (i + u) + u)),
-    # Keras's GRU defaults to reset_after=True, which keeps a second bias vector for the recurrent kernel
-    "gru": ("3·(units·(inputs + units) + units) + 3·units", lambda i, u: 3 * (u * (i + u) + u) + 3 * u),
-}
-
-
 def parameter_table(inputs: int, units: int) -> list[dict]:
     rows = []
-    for cell in CELLS:
-        layer = recurrent_layer(cell, units)
+    for cell in CELLS.values():
+        layer = cell.layer(units)
         layer.build((None, None, inputs))
-        formula, count = FORMULAS[cell]
-        rows.append({"cell": cell, "formula": formula, "formula_count": count(inputs, units),
+        rows.append({"cell": cell.name, "formula": cell.formula, "formula_count": cell.count(inputs, units),
                      "keras_count": layer.count_params()})
     return rows
 
@@ -76,7 +66,7 @@ def hidden_gradient_norms(model, loss_fn, inputs, targets) -> list[float]:
     """‖∂L/∂h_t‖ (mean over the batch) for every step t of the model's first recurrent layer, which is stepped
     by hand with its own cell so that each h_t is a tensor the gradient can be taken against."""
     with tf.GradientTape() as tape:
-        hidden = [output for _, _, output, _ in topologies.first_layer_steps(model, inputs)]
+        hidden = [output for _, _, output, _ in introspect.first_layer_steps(model, inputs)]
         loss = loss_fn(targets, model.get_layer("logits")(hidden[-1]))
     return [float(tf.reduce_mean(tf.norm(g, axis=-1))) for g in tape.gradient(loss, hidden)]
 

@@ -27,17 +27,14 @@ def evaluation_dir(run_dir: Path, settings: list[str]) -> Path:
 
 def evaluate(run_dir, settings: list[str] = ()) -> dict:
     """The run's test metrics under `settings`, also written to its evaluation folder's metrics.json."""
-    from zoo.predict import load
+    from zoo.runs import load
 
-    run = load(run_dir, list(settings))
+    run = load(run_dir, list(settings))  # in today's layout: trainer settings a run predates take their defaults
     import keras
-    from omegaconf import OmegaConf
 
-    from zoo.config import CONF_DIR
-    from zoo.runner import compile_model, evaluate_test, load_splits, write_json
+    from zoo.runner import compile_model, evaluate_test, load_splits, task_loss, write_json
 
-    # trainer settings a run predates (label_smoothing, sparse_updates, weight_decay, ema_momentum): their defaults
-    trainer = OmegaConf.merge(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"), run.cfg.trainer)
+    trainer = run.cfg.trainer
     keras.utils.set_random_seed(run.cfg.seed)
     spec, splits = load_splits(run.task, trainer)
     now, trained = dataclasses.asdict(spec), dataclasses.asdict(run.spec)
@@ -45,7 +42,7 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
         changed = [key for key in now if now[key] != trained[key]]
         raise ZooError(f"the data under these settings does not fit the trained model ({', '.join(changed)} "
                        "changed); evaluate with settings that leave the data as it was")
-    compile_model(run.model, run.task.loss(trainer.label_smoothing), run.task.metrics(), trainer)
+    compile_model(run.model, task_loss(run.task, trainer), run.task.metrics(), trainer)
     out = evaluation_dir(run.run_dir, list(settings))
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run.run_dir), "settings": list(settings),

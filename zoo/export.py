@@ -24,7 +24,7 @@ def export(run_dir, out) -> Path:
     out = Path(out)
     if out.exists():
         raise ZooError(f"{out} exists; give --out a new folder")
-    from zoo.predict import load
+    from zoo.runs import load
 
     run = load(run_dir)
     import keras
@@ -43,15 +43,6 @@ def export(run_dir, out) -> Path:
     archive.add_endpoint("serve", serve, input_signature=signature)
     archive.write_out(str(out), verbose=False)
     return out
-
-
-def class_outputs(logits, names: list[str]) -> dict:
-    """`label`, `probability` and `probabilities` tensors of a classifier's logits."""
-    import tensorflow as tf
-
-    probabilities = tf.nn.softmax(logits)
-    return {"label": tf.gather(tf.constant(names), tf.argmax(probabilities, axis=-1)),
-            "probability": tf.reduce_max(probabilities, axis=-1), "probabilities": probabilities}
 
 
 def main(argv: list[str] | None = None) -> None:

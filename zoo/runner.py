@@ -15,11 +15,13 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo import predict as predictor, topologies
-from zoo.config import checked
+from zoo import decoding, runs, topologies
 from zoo.errors import NonFiniteLoss
+from zoo.layers import SmoothedCrossentropy
 from zoo.optimizers import LazyAdam
 from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
+from zoo.rules import Plan, checked
+from zoo.task import step_accuracy
 
 # bucketed datasets have no known length, so Keras learns an epoch's end by running out of batches
 warnings.filterwarnings("ignore", message="Your input ran out of data")
@@ -141,6 +143,12 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
 
 
+def task_loss(task, trainer):
+    """The task's loss, or with `trainer.label_smoothing` the smoothed cross-entropy (zoo.rules allows it only
+    where the task predicts classes or tokens)."""
+    return SmoothedCrossentropy(trainer.label_smoothing) if trainer.label_smoothing else task.loss()
+
+
 def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
     adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
     optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None,
@@ -148,8 +156,9 @@ def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict:
-    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails.
+def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None) -> dict:
+    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails. `plan` is
+    the config as `zoo.rules.checked` passed it, where the caller checked it already.
 
     A folder that already holds a finished run is not retrained; one that holds the checkpoint of an interrupted
     run continues from it (weights, optimizer state, history, elapsed seconds, early-stopping count)."""
@@ -168,7 +177,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     }
     write_json(run_dir / "metrics.json", record)  # a run killed before it ends stays "running"
     try:
-        record.update(train_and_evaluate(cfg, run_dir))
+        record.update(train_and_evaluate(cfg, run_dir, plan or checked(cfg)))
         record["status"] = "ok"
         return record
     except Exception as error:
@@ -187,16 +196,15 @@ def load_splits(task, trainer) -> tuple:
                                                 for name in ("train", "val", "test")})
 
 
-def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
-    model_cfg, trainer, task = checked(cfg)
-
+def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict:
+    task, trainer = plan.task, plan.trainer
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)
     spec, splits = load_splits(task, trainer)
-    train, val = (topologies.model_data(cfg.topology_name, split, spec) for split in (splits.train, splits.val))
+    train, val = (decoding.model_data(plan.topology, split, spec) for split in (splits.train, splits.val))
 
-    model = topologies.build(cfg.topology_name, spec, cfg.cell.name, model_cfg)
-    compile_model(model, task.loss(trainer.label_smoothing), task.metrics(), trainer)
+    model = topologies.build(plan.topology, spec, plan.cell, plan.model)
+    compile_model(model, task_loss(task, trainer), task.metrics(), trainer)
     monitor, goal = f"val_{task.primary_metric}", task.primary_goal
     history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
     previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]
@@ -235,10 +243,10 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
     history = {key: [row[key] for row in rows] for key in rows[0]}
     train_seconds = history["seconds"][-1]
 
-    test_metrics = evaluate_test(model, spec, cfg.topology_name, task, splits, run_dir)
-    model.save(run_dir / "model.keras")
-    predictor.save(run_dir, cfg, task, spec)
-    predictor.write_predictions(predictor.TrainedRun(run_dir, cfg, task, spec, model))
+    test_metrics = evaluate_test(model, spec, plan.topology, task, splits, run_dir)
+    model.save(run_dir / runs.MODEL)
+    runs.save(run_dir, cfg, task, spec)
+    runs.write_predictions(runs.TrainedRun(run_dir, cfg, task, spec, model))
 
     best = best_index(history[monitor], goal)
     reached = [seconds for seconds, value in zip(history["seconds"], history[monitor])
@@ -265,13 +273,13 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path) -> dict:
 def evaluate_test(model: keras.Model, spec, topology: str, task, splits, out_dir: Path) -> dict:
     """The test metrics of a compiled model: the compiled ones, then the task's own over decoded predictions
     (its samples are written to out_dir). `python -m zoo.evaluate` scores a saved run through this too."""
-    test = topologies.model_data(topology, splits.test, spec)
+    test = decoding.model_data(topology, splits.test, spec)
     metrics = model.evaluate(test, return_dict=True, verbose=0)
-    if spec.outputs in topologies.STEP_OUTPUTS:  # the accuracy is a count over real steps, never padding
-        steps = topologies.step_predictions(model, spec, topology, splits.test)
-        metrics["accuracy"] = topologies.step_accuracy(steps)
+    if spec.outputs in decoding.STEP_OUTPUTS:  # the accuracy is a count over real steps, never padding
+        steps = decoding.step_predictions(model, spec, topology, splits.test)
+        metrics["accuracy"] = step_accuracy(steps)
         metrics.update(task.step_metrics(steps, out_dir))
-    predict = functools.partial(topologies.predict, model, spec, topology)
+    predict = functools.partial(decoding.predict, model, spec, topology)
     metrics.update(task.test_metrics(predict, splits, out_dir))
     return {name: float(value) for name, value in metrics.items()}
 

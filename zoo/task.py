@@ -11,7 +11,7 @@ from typing import Callable, ClassVar, Optional
 import numpy as np
 
 from zoo import lazy_import
-from zoo.config import require_positive
+from zoo.validation import require_positive
 
 keras = lazy_import("keras")
 tf = lazy_import("tensorflow")
@@ -39,6 +39,35 @@ class Spec:
     image_shape: Optional[tuple[int, int, int]] = None  # for image inputs
     unknown_id: Optional[int] = None  # the token id that out-of-vocabulary words share (model.word_dropout uses it)
 
+    @property
+    def decoder_start(self) -> int:
+        """The id a decoder starts from: generated tokens have their own start id; tags have none, so the decoder
+        starts from one id past them."""
+        return self.start_id if self.outputs == "tokens" else self.output_size
+
+    @property
+    def decoder_vocabulary(self) -> int:
+        return max(self.output_size, self.decoder_start + 1)
+
+    @classmethod
+    def from_json(cls, saved: dict) -> "Spec":
+        return cls(**{**saved, "image_shape": tuple(saved["image_shape"]) if saved.get("image_shape") else None})
+
+
+@dataclass(frozen=True)
+class InputForm:
+    """How a person gives the task one input: the line of `python -m zoo.predict --help` and the demo's input.
+
+    `kind`: "text" (a line of text; `placeholder` is an example), "example" (the N-th generated test example,
+    `--example N`; with `image`, a picture file may be given instead) or "fields" (`name=value` pairs; `fields`
+    holds each name with an example value, in the order the task reads them)."""
+
+    help: str
+    kind: str = "text"
+    placeholder: str = ""
+    fields: tuple[tuple[str, float], ...] = ()
+    image: bool = False
+
 
 @dataclass
 class Splits:
@@ -63,6 +92,9 @@ class TaskConfig:
 class Task:
     inputs: ClassVar[str]
     outputs: ClassVar[str]
+    unknown_id: ClassVar[Optional[int]] = None  # the token id that out-of-vocabulary words share, if they share one
+    form: ClassVar[InputForm] = InputForm(help="a line of text")
+    smoke_test: ClassVar[tuple[str, ...]] = ()  # settings for a short test run on tests/data or a small generated set
     primary_metric: ClassVar[str] = "accuracy"
     primary_goal: ClassVar[str] = "max"
     target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (docs/results.md)
@@ -75,11 +107,12 @@ class Task:
     def load(self, batch_size: int) -> tuple[Spec, Splits]:
         raise NotImplementedError
 
-    def loss(self, label_smoothing: float = 0.0):
-        if label_smoothing:
-            from zoo.topologies import SmoothedCrossentropy
+    def make_spec(self, **sizes) -> Spec:
+        """The `Spec` of this task's data: its input and output kinds and unknown id, with the sizes `load` found."""
+        return Spec(inputs=self.inputs, outputs=self.outputs, unknown_id=self.unknown_id, **sizes)
 
-            return SmoothedCrossentropy(label_smoothing)
+    def loss(self):
+        """The training loss on logits (`trainer.label_smoothing` replaces it with the smoothed cross-entropy)."""
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def metrics(self) -> list:
@@ -94,13 +127,13 @@ class Task:
 
         `predict(inputs, beam_size=1, exclude=())` gives the trained model's answers for a batch of inputs: a class
         per example, a tag per input step, or a list of generated token ids per example, none of them in
-        `exclude` (see topologies.predict).
+        `exclude` (see zoo.decoding.predict).
         """
         return {}
 
     def step_metrics(self, steps: list[tuple], run_dir: Path) -> dict:
         """Test metrics from the per-step predictions of tags or tokens (e.g. a per-tag report): `steps` holds
-        (inputs, gold ids, predicted ids) per test batch (see topologies.step_predictions; 0 = padding)."""
+        (inputs, gold ids, predicted ids) per test batch (see decoding.step_predictions; 0 = padding)."""
         return {}
 
     def extras(self) -> dict:
@@ -122,7 +155,7 @@ class Task:
         return text
 
     def answer(self, run, inputs: list, **options) -> list[dict]:
-        """The trained `run`'s (zoo.predict.TrainedRun) answer to each raw input: a dict of output fields."""
+        """The trained `run`'s (zoo.runs.TrainedRun) answer to each raw input: a dict of output fields."""
         raise NotImplementedError
 
     def test_inputs(self, count: int) -> list[tuple]:
@@ -141,6 +174,26 @@ def by_length(sequences: list, batch_size: int = 256) -> list[list[int]]:
     """Indices of `sequences` in batches of similar length (little padding), for answering many inputs."""
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def real_steps(steps: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """The gold and predicted ids of `step_metrics`' steps at real steps only, every padding position left out."""
+    gold = np.concatenate([g[g != 0] for _, g, _ in steps])
+    predicted = np.concatenate([p[g != 0] for _, g, p in steps])
+    return gold, predicted
+
+
+def step_accuracy(steps: list[tuple]) -> float:
+    """The fraction of real (non-padding) steps whose predicted id is the gold one."""
+    gold, predicted = real_steps(steps)
+    return float(np.mean(gold == predicted))
+
+
+def class_outputs(logits, names: list[str]) -> dict:
+    """A SavedModel's (zoo.export) `label`, `probability` and `probabilities` tensors of a classifier's logits."""
+    probabilities = tf.nn.softmax(logits)
+    return {"label": tf.gather(tf.constant(names), tf.argmax(probabilities, axis=-1)),
+            "probability": tf.reduce_max(probabilities, axis=-1), "probabilities": probabilities}
 
 
 def class_answer(names: list[str], probabilities: np.ndarray) -> dict:
