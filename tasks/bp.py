@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError
+from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched, class_answer, class_outputs, seeded_split
 from zoo.task import Task as BaseTask
 from zoo.validation import require_fractions

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.data import open_text
 from zoo.errors import DataError
+from zoo.lazy import lazy_import
 from zoo.task import SAMPLES, Example, InputForm, Splits, TaskConfig, batched, generated_sizes, uci_digits
 from zoo.task import Task as BaseTask
 from zoo.validation import require_positive
@@ -131,7 +131,8 @@ class Task(BaseTask):
         first = images["train"]
         self.image_shape = list(first.shape[1:])
         spec = self.make_spec(input_size=int(np.prod(first.shape[1:])), output_size=len(self.words),
-                              output_length=longest, image_shape=tuple(first.shape[1:]) if self.inputs == "image" else None)
+                              output_length=longest,
+                              image_shape=tuple(first.shape[1:]) if self.inputs == "image" else None)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in captions.items()})
 

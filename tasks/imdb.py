@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.data import Source, locate
 from zoo.errors import DataError
+from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
 from zoo.task import Task as BaseTask
 from zoo.validation import require_fractions, require_positive

@@ -18,8 +18,8 @@ from enum import Enum
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.errors import DataError
+from zoo.lazy import lazy_import
 from zoo.task import Example, InputForm, Splits, TaskConfig, batched, generated_sizes
 from zoo.task import Task as BaseTask
 from zoo.validation import require_positive

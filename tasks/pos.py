@@ -19,9 +19,9 @@ from pathlib import Path
 import conllu
 import numpy as np
 
-from zoo import lazy_import
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
+from zoo.lazy import lazy_import
 from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, real_steps
 from zoo.task import Task as BaseTask
 from zoo.validation import require_positive

@@ -21,9 +21,9 @@ from typing import Optional
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.data import Source, locate, open_text
 from zoo.errors import DataError, ZooError
+from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched
 from zoo.task import Task as BaseTask
 from zoo.validation import require_positive
@@ -89,7 +89,8 @@ class Vocabulary:
         return "".join(self.chars[i - UNKNOWN - 1] if i > UNKNOWN else "\ufffd" for i in ids)
 
 
-def windows(ids: np.ndarray, seq_len: int, limit: Optional[int], part: str = "the text") -> tuple[np.ndarray, np.ndarray]:
+def windows(ids: np.ndarray, seq_len: int, limit: Optional[int],
+            part: str = "the text") -> tuple[np.ndarray, np.ndarray]:
     """Consecutive windows of `seq_len` characters and, for each, the next character at every step."""
     count = min((len(ids) - 1) // seq_len, limit or len(ids))
     if count <= 0:

@@ -20,8 +20,8 @@ from enum import Enum
 
 import numpy as np
 
-from zoo import lazy_import
 from zoo.errors import DataError, ZooError
+from zoo.lazy import lazy_import
 from zoo.task import Example, InputForm, Splits, TaskConfig, batched, generated_sizes, uci_digits
 from zoo.task import Task as BaseTask
 from zoo.validation import require_positive
@@ -104,7 +104,8 @@ class Task(BaseTask):
             return batched(examples, len(last), batch_size, name == "train", self.seed)
 
         frame_tags = self.cfg.label == Label.frame
-        spec = self.make_spec(input_size=64, output_size=len(TAGS) if frame_tags else len(DIGITS), image_shape=(8, 8, 1))
+        spec = self.make_spec(input_size=64, output_size=len(TAGS) if frame_tags else len(DIGITS),
+                              image_shape=(8, 8, 1))
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(last) for name, (_, last) in data.items()})
 

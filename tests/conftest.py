@@ -37,7 +37,8 @@ def make_config():
 
 @pytest.fixture
 def zoo_cli(tmp_path):
-    """Run `python -m zoo ...` (or another module) in a scratch folder (its outputs/ lands there); returns the CompletedProcess."""
+    """Run `python -m zoo ...` (or another module) in a scratch folder (its outputs/ lands there); returns the
+    CompletedProcess."""
 
     def cli(*args: str, module: str | None = "zoo", timeout: float = 300) -> subprocess.CompletedProcess:
         """`module=None` runs the interpreter with `args` alone (e.g. "-c", code)."""

@@ -25,7 +25,8 @@ def test_digit_captions_name_the_digits_in_order():
     assert spec.inputs == "image" and spec.image_shape == (8, 32, 1) and splits.sizes == {"train": 200, "val": 20,
                                                                                           "test": 20}
     digits = load_digits()
-    words = {image.tobytes(): captioning.DIGIT_WORDS[label] for image, label in zip(digits.images / 16.0, digits.target)}
+    words = {image.tobytes(): captioning.DIGIT_WORDS[label]
+             for image, label in zip(digits.images / 16.0, digits.target)}
     for image, caption in zip(task.test_images, task.test_captions):
         slots = [image[:, 8 * k:8 * k + 8, 0].astype("float64") for k in range(4)]
         named = [words[slot.tobytes()] for slot in slots if slot.any()]

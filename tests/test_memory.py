@@ -1,4 +1,5 @@
 """task=memory and the diagnostics: generated answers, baselines, parameter formulas and gradient norms."""
+import dataclasses
 import json
 
 import keras
@@ -56,7 +57,7 @@ def test_parameter_formulas_match_keras(inputs, units):
 
 def test_params_command_fails_on_a_wrong_formula(monkeypatch, capsys):
     assert diagnose.main(["params"]) == 0
-    monkeypatch.setitem(diagnose.FORMULAS, "gru", ("wrong", lambda i, u: 3 * (u * (i + u) + u)))
+    monkeypatch.setitem(CELLS, "gru", dataclasses.replace(CELLS["gru"], count=lambda i, u: 3 * (u * (i + u) + u)))
     assert diagnose.main(["params"]) == 1
     assert "MISMATCH" in capsys.readouterr().out
 

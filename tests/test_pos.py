@@ -13,6 +13,7 @@ from tasks import pos
 from zoo import decoding, topologies
 from zoo.errors import DataError
 from zoo.runner import run
+from zoo.task import Spec
 
 DATA = Path(__file__).parent / "data"
 SENTENCE = """# text = I can't go.
@@ -87,7 +88,7 @@ def test_without_characters_the_input_is_the_words():
 
 
 def test_padded_steps_count_neither_in_loss_nor_accuracy():
-    spec = pos.Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
+    spec = Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
     model = topologies.synced(spec, "gru", model_config(units=8, bidirectional=True, embedding_dim=4))
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     x, y = np.array([[3, 4, 5]]), np.array([[1, 2, 3]])

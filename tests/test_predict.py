@@ -134,7 +134,8 @@ def test_bad_runs_and_inputs_get_one_line(trained, error_line, tmp_path):
     (old / "metrics.json").write_text(json.dumps({"status": "ok"}))
     assert "predates saved preprocessing" in cli(old, "--input", "x")
     (old / "metrics.json").write_text(json.dumps({"status": "failed", "error": "NonFiniteLoss: loss became nan"}))
-    assert cli(old, "--input", "x") == f"error: {old} is not a finished run (status failed: NonFiniteLoss: loss became nan)"
+    assert cli(old, "--input", "x") == \
+        f"error: {old} is not a finished run (status failed: NonFiniteLoss: loss became nan)"
     assert cli(imdb, "--input", "  ") == "error: input 1 is empty"
     assert cli(imdb) == "error: no input: give --input TEXT, --file FILE (- for stdin) or --example N"
     (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
@@ -143,7 +144,8 @@ def test_bad_runs_and_inputs_get_one_line(trained, error_line, tmp_path):
     assert "has no inputs" in cli(imdb, "--file", tmp_path / "blank.txt")
     assert cli(imdb, bp, "--input", "x").startswith("error: the runs are of different tasks")
     assert cli(imdb, "--input", "x", "--beam", "3") == "error: task=imdb takes no --beam option (it takes: --steps)"
-    assert "lacks weight" in cli(bp, "--input", "age=52 gender=1 height=168 cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
+    assert "lacks weight" in cli(bp, "--input",
+                                 "age=52 gender=1 height=168 cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
     assert "weight='heavy' is not a number" in cli(bp, "--input", "age=52 gender=1 height=168 weight=heavy "
                                                                  "cholesterol=1 gluc=1 smoke=0 alco=0 active=1")
     assert cli(captioning, "--input", tmp_path / "none.png") == f"error: {tmp_path / 'none.png'}: no such image file"

@@ -20,7 +20,8 @@ SHORT = ["trainer.epochs=1", "trainer.limit_batches=2", "task.limit=64"]
 def test_every_valid_combination_trains(make_config, tmp_path, task, topology, cell):
     cfg = make_config(f"task={task}", f"topology={topology}", f"cell={cell}", *SHORT)
     metrics = run(cfg, tmp_path)
-    assert metrics["status"] == "ok" and (metrics["task"], metrics["topology"], metrics["cell"]) == (task, topology, cell)
+    assert metrics["status"] == "ok"
+    assert (metrics["task"], metrics["topology"], metrics["cell"]) == (task, topology, cell)
     assert metrics["epochs_run"] == 1 and metrics["params"] > 0
     assert {"accuracy", "loss"} <= set(metrics["test"]) and 0 <= metrics["test"]["accuracy"] <= 1
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))

@@ -3,8 +3,8 @@ answer as they did then, gates and attention included (tests/data/saved_runs, te
 import json
 
 import pytest
-
 from conftest import TEST_DATA
+
 from zoo import predict, runs
 
 SAVED = TEST_DATA / "saved_runs"

@@ -12,6 +12,7 @@ import pytest
 from tasks import bp, imdb, pos
 from zoo.data import Source, locate, sha256
 from zoo.errors import DataError
+from zoo.task import Spec
 
 DATA = Path(__file__).parent / "data"
 
@@ -174,7 +175,7 @@ def test_bp_never_uses_blood_pressure_as_input():
 def test_bp_standardizes_with_train_statistics_and_reports_a_baseline():
     task = bp.Task(bp.Config(), DATA, seed=0)
     spec, splits = task.load(batch_size=32)
-    assert spec == bp.Spec(inputs="features", input_size=9, outputs="class", output_size=3)
+    assert spec == Spec(inputs="features", input_size=9, outputs="class", output_size=3)
     train_x = task.arrays["train"][0]
     np.testing.assert_allclose(train_x.mean(0), 0, atol=1e-4)
     assert sum(splits.sizes.values()) + task.dropped_rows == 400

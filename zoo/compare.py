@@ -70,7 +70,7 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "status": r.get("status", "?") + (f": {r['error']}" if r.get("error") else ""),
             "overrides": r["overrides"],
             "run": r["run"],
-            "_sort": (value if r.get("primary_goal", "max") == "min" else -value) if value is not None else float("inf"),
+            "_sort": float("inf") if value is None else value if r.get("primary_goal", "max") == "min" else -value,
         })
     frame = pd.DataFrame(rows, columns=COLUMNS + ["_sort"])
     frame = frame.astype({"seed": "Int64", "params": "Int64", "epochs": "Int64"})  # whole numbers despite gaps

@@ -101,5 +101,6 @@ def step_predictions(model: keras.Model, spec: Spec, topology: str, ds: tf.data.
     the tags or next tokens that `predict` gives, or, for generated sequences, the next token the decoder gives
     after the gold ones (teacher forcing; the decoded sequences are the task's to score, e.g. by BLEU)."""
     if spec.outputs == "tokens":
-        return [(x, y.numpy(), np.argmax(model.predict_on_batch(x), axis=-1)) for x, y in model_data(topology, ds, spec)]
+        return [(x, y.numpy(), np.argmax(model.predict_on_batch(x), axis=-1))
+                for x, y in model_data(topology, ds, spec)]
     return [(x, y.numpy(), predict(model, spec, topology, x)) for x, y in ds]

@@ -139,7 +139,8 @@ def long_dependency_command(args) -> int:
     lengths, metric = sorted(table["baseline"]), table["metric"]
     lines = [f"| cell | {' | '.join(f'T={t}' for t in lengths)} |", "|---" * (len(lengths) + 1) + "|"]
     for cell, by_length in sorted(table["cells"].items()):
-        lines.append(f"| {cell} | " + " | ".join(f"{by_length[t]:.4g}" if t in by_length else "" for t in lengths) + " |")
+        values = [f"{by_length[t]:.4g}" if t in by_length else "" for t in lengths]
+        lines.append(f"| {cell} | " + " | ".join(values) + " |")
     lines.append("| memoryless baseline | " + " | ".join(f"{table['baseline'][t]:.4g}" for t in lengths) + " |")
     text = f"test {metric} against the distance T\n\n" + "\n".join(lines) + "\n"
     (args.sweep / "long_dependency.md").write_text(text)

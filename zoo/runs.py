@@ -31,6 +31,14 @@ TEST_INPUTS = 20
 FORMAT = 2
 
 
+class Unfinished(ZooError):
+    """A run folder whose run failed or has not finished (yet)."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
 class TrainedRun:
     """A trained model with its task's saved state, answering raw inputs in the task's terms."""
 
@@ -154,7 +162,8 @@ def check_run(run_dir: Path) -> dict:
         why = f": {record['error']}" if record.get("error") else ""
         still = " (still training, or killed: run its command again to finish it)" \
             if record.get("status") == "running" else ""
-        raise ZooError(f"{run_dir} is not a finished run (status {record.get('status', 'unknown')}{why}){still}")
+        raise Unfinished(f"{run_dir} is not a finished run (status {record.get('status', 'unknown')}{why}){still}",
+                         record.get("status"))
     if not (run_dir / PREDICTOR).is_file():
         raise ZooError(f"{run_dir} predates saved preprocessing (no {PREDICTOR}): train it again to use it")
     if not (run_dir / MODEL).is_file():
@@ -217,22 +226,25 @@ class Skipped:
 
 def run_folders(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
     """Run folders as given; a folder that is no run itself but holds runs (a sweep) means its finished runs.
-    Runs given by name must be usable (one line of why not); a sweep's failed or unfinished jobs are left out,
-    and its damaged runs are skipped and named, unless none of its runs is usable."""
+    Runs given by name must be usable (one line of why not); a sweep's failed jobs are left out, and its damaged
+    or unfinished runs are skipped and named, unless none of its runs is usable."""
+    def is_run(folder: Path) -> bool:  # any of a run's files: a run, maybe damaged
+        return any((folder / name).exists() for name in (RECORD, PREDICTOR, MODEL))
+
     folders, skipped = [], []
     for given in map(Path, paths):
-        if not given.is_dir() or (given / RECORD).exists():
+        if not given.is_dir() or is_run(given):
             check_run(given)
             folders.append(given)
             continue
         usable, damaged = [], []
-        for record in sorted(given.rglob(RECORD)):
+        for folder in sorted({path.parent for name in (RECORD, PREDICTOR, MODEL) for path in given.rglob(name)}):
             try:
-                check_run(record.parent)
-                usable.append(record.parent)
+                check_run(folder)
+                usable.append(folder)
             except ZooError as error:
-                if "is not a finished run" not in str(error):
-                    damaged.append(Skipped(record.parent, str(error)))
+                if not (isinstance(error, Unfinished) and error.status == "failed"):
+                    damaged.append(Skipped(folder, str(error)))
         if not usable:
             if damaged:
                 raise ZooError(f"{given} holds no usable run: {damaged[0].why}"

@@ -10,7 +10,7 @@ from typing import Callable, ClassVar, Optional
 
 import numpy as np
 
-from zoo import lazy_import
+from zoo.lazy import lazy_import
 from zoo.validation import require_positive
 
 keras = lazy_import("keras")
@@ -97,7 +97,7 @@ class Task:
     smoke_test: ClassVar[tuple[str, ...]] = ()  # settings for a short test run on tests/data or a small generated set
     primary_metric: ClassVar[str] = "accuracy"
     primary_goal: ClassVar[str] = "max"
-    target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (docs/results.md)
+    target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (results.md)
 
     def __init__(self, cfg: TaskConfig, data_dir: Path, seed: int):
         self.cfg = cfg

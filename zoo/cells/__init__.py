@@ -60,5 +60,7 @@ def state_count(cell: str) -> int:
     return len(keras.tree.flatten(recurrent_layer(cell, 1).cell.state_size))
 
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
+TEXTBOOK_ORDER = ("simple_rnn", "lstm", "gru")  # as the tutorials teach them; any other registered cell follows
+for _name in sorted((m.name for m in pkgutil.iter_modules(__path__)),
+                    key=lambda name: (TEXTBOOK_ORDER + (name,)).index(name)):
+    importlib.import_module(f"{__name__}.{_name}")

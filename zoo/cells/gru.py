@@ -1,8 +1,8 @@
 """GRU (Cho et al. 2014): an update gate that mixes the old state with a candidate, and a reset gate that
 decides how much of the old state the candidate reads. Keras's default `reset_after=True` applies the reset
 after the recurrent matrix product, as cuDNN does, and keeps a second bias for it."""
-from zoo import lazy_import
 from zoo.cells import Cell, register
+from zoo.lazy import lazy_import
 
 keras = lazy_import("keras")
 

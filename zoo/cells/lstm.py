@@ -1,7 +1,7 @@
 """LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000): input, forget and output
 gates around a cell state c that the forget gate keeps or clears."""
-from zoo import lazy_import
 from zoo.cells import Cell, register
+from zoo.lazy import lazy_import
 
 keras = lazy_import("keras")
 

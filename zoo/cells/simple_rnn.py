@@ -1,6 +1,6 @@
 """SimpleRNN (Elman 1990): h' = tanh(W x + U h + b). No gates: its step view is the state's norm alone."""
-from zoo import lazy_import
 from zoo.cells import Cell, register
+from zoo.lazy import lazy_import
 
 keras = lazy_import("keras")
 
