@@ -1,4 +1,5 @@
 """The demo page in a real headless Chromium: type a review, submit, read every run's answer and the chart."""
+import contextlib
 import os
 import shutil
 import socket
@@ -67,21 +68,31 @@ def demo(imdb_runs, tmp_path):
     server.wait(timeout=30)
 
 
-def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tmp_path):
+@contextlib.contextmanager
+def chromium(tmp_path, window: str = "1400,1800"):
+    """Headless Chromium driven by Selenium, with a profile of its own under tmp_path; quits on leaving."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--window-size=1400,1800",
+                 "--disable-background-networking", "--disable-component-update", f"--window-size={window}",
                  f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
     browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with chromium(tmp_path) as browser:
         browser.get(demo)
         wait = WebDriverWait(browser, 90)
         box = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
@@ -97,8 +108,6 @@ def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tm
         page = browser.page_source
         assert "gru · many_to_one" in page and "lstm · many_to_one" in page
         browser.save_screenshot(str(tmp_path / "demo.png"))
-    finally:
-        browser.quit()
     from zoo.runs import load
 
     for answer, folder in zip(answers, imdb_runs):  # the page shows what predict answers

@@ -1,12 +1,10 @@
 """A task defined here only, registered as a user would register theirs, with no edit anywhere else: it trains,
 answers `zoo.predict`, and opens in the demo page, where headless Chromium types an input and reads the answer."""
-import socket
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_demo import CHROMEDRIVER, CHROMIUM, missing
+from test_demo import chromium, missing
 
 import tasks
 from zoo import predict, runs
@@ -92,8 +90,6 @@ def test_an_unregistered_task_is_not_there(make_config):
 
 @pytest.mark.skipif(missing() is not None, reason=missing() or "")
 def test_a_registered_task_opens_in_the_demo(majority_run, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
@@ -102,31 +98,21 @@ def test_a_registered_task_opens_in_the_demo(majority_run, tmp_path):
 
     folder, _ = majority_run
     loaded = runs.load(folder)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = demo.free_port(0)
     blocks = demo.page([loaded])
     blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--window-size=1200,1200",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
-        browser.get(f"http://127.0.0.1:{port}")
-        wait = WebDriverWait(browser, 90)
-        box = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
-        assert box.get_attribute("placeholder") == "x y y"
-        box.send_keys("y y x y")
-        browser.find_element(By.CSS_SELECTOR, "#submit").click()
-        wait.until(lambda b: "%" in b.find_element(By.CSS_SELECTOR, "#answer-0").text)
-        shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
-        assert "majority" in browser.page_source
+        with chromium(tmp_path, window="1200,1200") as browser:
+            browser.get(f"http://127.0.0.1:{port}")
+            wait = WebDriverWait(browser, 90)
+            box = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
+            assert box.get_attribute("placeholder") == "x y y"
+            box.send_keys("y y x y")
+            browser.find_element(By.CSS_SELECTOR, "#submit").click()
+            wait.until(lambda b: "%" in b.find_element(By.CSS_SELECTOR, "#answer-0").text)
+            shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
+            assert "majority" in browser.page_source
     finally:
-        browser.quit()
         blocks.close()
-        time.sleep(0.5)
     [expected] = loaded.predict(["y y x y"])
     assert shown.startswith(expected["label"]) and f"{expected['probability']:.1%}" in shown
