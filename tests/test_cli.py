@@ -83,7 +83,7 @@ PRINT_WHETHER_TENSORFLOW_LOADED = ("import atexit, runpy, sys; "
     (["task=imdb", "task.max_length=0"], "error: task.max_length must be > 0, got 0"),
     (["task=translation", "model.units=0"], "error: model.units must be > 0, got 0"),
     (["trainer.max_seconds=-5"], "error: trainer.max_seconds must be > 0, got -5.0"),
-    (["trainer.weight_decay=-0.1"], "error: trainer.weight_decay must be >= 0, got -0.1"),
+    (["optimizer=adamw", "optimizer.weight_decay=-0.1"], "error: optimizer.weight_decay must be >= 0, got -0.1"),
     (["trainer.ema_momentum=1"], "error: trainer.ema_momentum must be in (0, 1) or null (off), got 1.0"),
     (["trainer.label_smoothing=1"], "error: trainer.label_smoothing must be in [0, 1), got 1.0"),
     (["task=memory", "task.variant=adding", "trainer.label_smoothing=0.1"],

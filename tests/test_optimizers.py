@@ -1,10 +1,11 @@
-"""The optimizer compile_model builds: LazyAdam (trainer.sparse_updates), Adam's step on the embedding rows a batch
-read and no step on the others, decoupled weight decay (trainer.weight_decay) and the weights' moving average
-(trainer.ema_momentum)."""
+"""The optimizer compile_model builds: LazyAdam (optimizer=lazy_adam), Adam's step on the embedding rows a batch
+read and no step on the others, decoupled weight decay (optimizer=adamw, optimizer.weight_decay) and the weights'
+moving average (trainer.ema_momentum)."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from omegaconf import OmegaConf
 
 from zoo.optimizers import LazyAdam
 
@@ -42,12 +43,12 @@ def test_weight_decay_shrinks_every_weight_by_the_learning_rate_times_it():
     from zoo.runner import compile_model
 
     zero = tf.IndexedSlices(tf.zeros((1, 2)), tf.constant([0]), tf.constant([4, 2]))
-    for sparse_updates in (False, True):
-        trainer = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null", "trainer.weight_decay=0.5",
-                                  f"trainer.sparse_updates={sparse_updates}"]).trainer
+    for optimizer in ("adamw", "lazy_adam"):
+        cfg = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null", f"optimizer={optimizer}",
+                              "optimizer.weight_decay=0.5"])
         model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        compile_model(model, "mse", [], trainer)
-        np.testing.assert_allclose(table_after(model.optimizer, [zero], dense=not sparse_updates), 0.95)
+        compile_model(model, "mse", [], cfg.trainer, OmegaConf.to_object(cfg.optimizer))
+        np.testing.assert_allclose(table_after(model.optimizer, [zero], dense=optimizer == "adamw"), 0.95)
 
 
 LINE_X = np.arange(8, dtype="float32").reshape(-1, 1) / 8
@@ -59,10 +60,9 @@ def fit_line(ema_momentum: str, callbacks: list) -> list:
     from zoo.config import compose_config
     from zoo.runner import compile_model
 
-    trainer = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null",
-                              f"trainer.ema_momentum={ema_momentum}"]).trainer
+    cfg = compose_config(["trainer.learning_rate=0.1", "trainer.clipnorm=null", f"trainer.ema_momentum={ema_momentum}"])
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
-    compile_model(model, "mse", [], trainer)
+    compile_model(model, "mse", [], cfg.trainer, OmegaConf.to_object(cfg.optimizer))
     trained = []
     after_step = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: trained.append(model.get_weights()))

@@ -34,7 +34,8 @@ def approx_nested(value):
 
 def test_the_earlier_layout_is_upgraded_with_the_trainer_defaults_it_predates():
     loaded = runs.load(SAVED / "imdb")
-    assert loaded.cfg.trainer.sparse_updates is False and loaded.cfg.trainer.ema_momentum is None
+    assert loaded.cfg.optimizer == {"name": "adam", "weight_decay": 0.0} and loaded.cfg.trainer.ema_momentum is None
+    assert "sparse_updates" not in loaded.cfg.trainer and "weight_decay" not in loaded.cfg.trainer
     saved = json.loads((SAVED / "imdb" / runs.PREDICTOR).read_text())
     assert runs.upgrade(saved)["format"] == runs.FORMAT
 
@@ -48,3 +49,14 @@ def test_a_layout_newer_than_this_zoo_is_one_line(tmp_path, error_line):
     line = error_line(predict.main, tmp_path / "bp", "--input", "age=52")
     assert line == f"error: {runs.PREDICTOR} has layout {runs.FORMAT + 1}, newer than this zoo reads " \
                    f"({runs.FORMAT}): update the zoo"
+
+
+@pytest.mark.parametrize("format_,sparse_updates,weight_decay,optimizer", [
+    (None, True, 0.0, "lazy_adam"), (2, False, 0.3, "adamw"), (2, True, 0.3, "lazy_adam"), (2, False, 0.0, "adam")])
+def test_the_trainer_switches_of_earlier_layouts_become_the_optimizer_they_chose(format_, sparse_updates,
+                                                                                 weight_decay, optimizer):
+    saved = {"config": {"trainer": {"epochs": 3, "sparse_updates": sparse_updates, "weight_decay": weight_decay}},
+             "spec": {}, "task": {}, **({"format": format_} if format_ else {})}
+    config = runs.upgrade(saved)["config"]
+    assert config["optimizer"] == {"name": optimizer, "weight_decay": weight_decay}
+    assert not {"sparse_updates", "weight_decay"} & set(config["trainer"]) and config["trainer"]["epochs"] == 3

@@ -68,7 +68,7 @@ def zoo_model(cell: str, shape: dict, cfg) -> keras.Model:
     keras.backend.clear_session()
     model = topologies.many_to_one(spec, cell, model_cfg)
     compile_model(model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"],
-                  OmegaConf.to_object(cfg.trainer))
+                  OmegaConf.to_object(cfg.trainer), OmegaConf.to_object(cfg.optimizer))
     return model
 
 

@@ -69,9 +69,7 @@ class TrainerConfig:
     learning_rate: float = MISSING
     lr_decay: float = MISSING
     clipnorm: Optional[float] = MISSING
-    weight_decay: float = MISSING
     ema_momentum: Optional[float] = MISSING
-    sparse_updates: bool = MISSING
     patience: int = MISSING
     stop_at: Optional[float] = MISSING
     max_seconds: Optional[float] = MISSING
@@ -87,14 +85,30 @@ class TrainerConfig:
                          "limit_batches")
         if not 0 < self.lr_decay <= 1:
             raise ZooError(f"trainer.lr_decay must be in (0, 1], got {self.lr_decay}")
-        if self.weight_decay < 0:
-            raise ZooError(f"trainer.weight_decay must be >= 0, got {self.weight_decay}")
         if self.ema_momentum is not None and not 0 < self.ema_momentum < 1:
             raise ZooError(f"trainer.ema_momentum must be in (0, 1) or null (off), got {self.ema_momentum}")
         if not 0 <= self.label_smoothing < 1:
             raise ZooError(f"trainer.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.patience < 0:
             raise ZooError(f"trainer.patience must be >= 0, got {self.patience}")
+
+
+class Optimizer(Enum):
+    adam = "Adam"
+    adamw = "Adam with decoupled weight decay"
+    lazy_adam = "Adam that updates only the embedding rows a batch read (zoo.optimizers.LazyAdam)"
+
+
+@dataclass
+class OptimizerConfig:
+    """Types and checks; the values are in conf/optimizer/<name>.yaml."""
+
+    name: Optimizer = MISSING
+    weight_decay: float = MISSING
+
+    def __post_init__(self):
+        if self.weight_decay < 0:
+            raise ZooError(f"optimizer.weight_decay must be >= 0, got {self.weight_decay}")
 
 
 @dataclass
@@ -119,6 +133,7 @@ class Config:
     task: Any = MISSING
     model: ModelConfig = MISSING
     trainer: TrainerConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
     paths: PathsConfig = MISSING
     seed: int = 42
     topology_name: str = "${oc.select:topology.name,${task.topology}}"

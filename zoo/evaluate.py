@@ -31,7 +31,9 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
 
     run = load(run_dir, list(settings))  # in today's layout: trainer settings a run predates take their defaults
     import keras
+    from omegaconf import OmegaConf
 
+    from zoo.config import OptimizerConfig
     from zoo.runner import compile_model, evaluate_test, load_splits, task_loss, write_json
 
     trainer = run.cfg.trainer
@@ -42,7 +44,8 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
         changed = [key for key in now if now[key] != trained[key]]
         raise ZooError(f"the data under these settings does not fit the trained model ({', '.join(changed)} "
                        "changed); evaluate with settings that leave the data as it was")
-    compile_model(run.model, task_loss(run.task, trainer), run.task.metrics(), trainer)
+    optimizer = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(OptimizerConfig), run.cfg.optimizer))
+    compile_model(run.model, task_loss(run.task, trainer), run.task.metrics(), trainer, optimizer)
     out = evaluation_dir(run.run_dir, list(settings))
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run.run_dir), "settings": list(settings),

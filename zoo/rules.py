@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import tasks
 from zoo.cells import NO_MEMORY, get
-from zoo.config import Attention, ModelConfig, Pooling, TrainerConfig
+from zoo.config import Attention, ModelConfig, OptimizerConfig, Pooling, TrainerConfig
 from zoo.errors import IncompatibleTopology, ZooError
 
 # topology -> (input kinds, output kinds) it can model
@@ -28,13 +28,14 @@ MEMORYLESS = {"synced", "many_to_one"}  # where cell=none has a model: a Dense l
 @dataclass(frozen=True)
 class Plan:
     """A composed config as checked: the task (its settings checked against its Config), the cell and
-    topology names, and the model and trainer settings (checked against their dataclasses)."""
+    topology names, and the model, trainer and optimizer settings (checked against their dataclasses)."""
 
     task: Any
     cell: str
     topology: str
     model: ModelConfig
     trainer: TrainerConfig
+    optimizer: OptimizerConfig
 
 
 def supported_topologies(inputs: str, outputs: str) -> list[str]:
@@ -52,7 +53,7 @@ def check_combination(topology: str, task_name: str, inputs: str, outputs: str) 
 
 def checked(cfg: DictConfig) -> Plan:
     """Every setting of a composed config and every rule between them; the first broken one as a ZooError."""
-    model, trainer = OmegaConf.to_object(cfg.model), OmegaConf.to_object(cfg.trainer)
+    model, trainer, optimizer = (OmegaConf.to_object(cfg[group]) for group in ("model", "trainer", "optimizer"))
     task, topology, cell, name = tasks.create(cfg), cfg.topology_name, cfg.cell.name, cfg.task.name
     check_combination(topology, name, task.inputs, task.outputs)
     if cell == NO_MEMORY:
@@ -75,4 +76,4 @@ def checked(cfg: DictConfig) -> Plan:
     if model.attention != Attention.none and topology != "seq2seq":
         raise ZooError(f"model.attention={model.attention.name} needs an encoder sequence to attend to, "
                        f"which only topology=seq2seq has (this run: topology={topology})")
-    return Plan(task=task, cell=cell, topology=topology, model=model, trainer=trainer)
+    return Plan(task=task, cell=cell, topology=topology, model=model, trainer=trainer, optimizer=optimizer)

@@ -16,6 +16,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from zoo import decoding, runs, topologies
+from zoo.config import Optimizer, OptimizerConfig
 from zoo.errors import NonFiniteLoss
 from zoo.layers import SmoothedCrossentropy
 from zoo.optimizers import LazyAdam
@@ -149,9 +150,11 @@ def task_loss(task, trainer):
     return SmoothedCrossentropy(trainer.label_smoothing) if trainer.label_smoothing else task.loss()
 
 
-def compile_model(model: keras.Model, loss, metrics: list, trainer) -> None:
-    adam = LazyAdam if trainer.sparse_updates else keras.optimizers.Adam
-    optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=trainer.weight_decay or None,
+def compile_model(model: keras.Model, loss, metrics: list, trainer, optimizer: OptimizerConfig) -> None:
+    """Compile with the `optimizer` settings (Keras's Adam decays weights decoupled, as AdamW, when weight_decay
+    is set) and the trainer's learning rate, clipping and weight averaging."""
+    adam = LazyAdam if optimizer.name == Optimizer.lazy_adam else keras.optimizers.Adam
+    optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=optimizer.weight_decay or None,
                      use_ema=trainer.ema_momentum is not None, ema_momentum=trainer.ema_momentum or 0.99)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
@@ -173,6 +176,7 @@ def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None) -> dict:
         "seed": cfg.seed,
         "model": OmegaConf.to_container(cfg.model, enum_to_str=True),
         "trainer": OmegaConf.to_container(cfg.trainer),
+        "optimizer": OmegaConf.to_container(cfg.optimizer, enum_to_str=True),
         "status": "running",
     }
     write_json(run_dir / "metrics.json", record)  # a run killed before it ends stays "running"
@@ -204,7 +208,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict:
     train, val = (decoding.model_data(plan.topology, split, spec) for split in (splits.train, splits.val))
 
     model = topologies.build(plan.topology, spec, plan.cell, plan.model)
-    compile_model(model, task_loss(task, trainer), task.metrics(), trainer)
+    compile_model(model, task_loss(task, trainer), task.metrics(), trainer, plan.optimizer)
     monitor, goal = f"val_{task.primary_metric}", task.primary_goal
     history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
     previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]

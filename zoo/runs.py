@@ -27,8 +27,9 @@ MODEL = "model.keras"
 RECORD = "metrics.json"
 TEST_INPUTS = 20
 # predictor.json's layout: 1 (no "format" key) until the run library; 2 adds "format" and a config whose trainer
-# settings are complete. `upgrade` brings older layouts to this one.
-FORMAT = 2
+# settings are complete; 3 moves the optimizer's settings from the trainer to their own group. `upgrade` brings
+# older layouts to this one.
+FORMAT = 3
 
 
 class Unfinished(ZooError):
@@ -103,11 +104,15 @@ def upgrade(saved: dict) -> dict:
     version = saved.get("format", 1)
     if version > FORMAT:
         raise ZooError(f"{PREDICTOR} has layout {version}, newer than this zoo reads ({FORMAT}): update the zoo")
+    config = saved["config"]
     if version < 2:
         from zoo.config import CONF_DIR
 
         defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "trainer" / "default.yaml"))
-        saved["config"]["trainer"] = {**defaults, **saved["config"]["trainer"]}
+        config["trainer"] = {"sparse_updates": False, "weight_decay": 0.0, **defaults, **config["trainer"]}
+    if version < 3:  # trainer.sparse_updates and trainer.weight_decay were the optimizer group's settings
+        lazy, decay = config["trainer"].pop("sparse_updates"), config["trainer"].pop("weight_decay")
+        config["optimizer"] = {"name": "lazy_adam" if lazy else "adamw" if decay else "adam", "weight_decay": decay}
     return {**saved, "format": FORMAT}
 
 
