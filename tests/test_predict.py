@@ -28,7 +28,7 @@ def cli_args(lines: list[dict], tmp_path) -> list[str]:
 def same_outputs(fresh: dict, saved: dict) -> None:
     assert fresh.keys() == saved.keys()
     for key, value in saved.items():
-        if key in ("probability", "probabilities", "value"):
+        if key in ("probability", "probabilities", "value", "forecast"):
             assert fresh[key] == pytest.approx(value, abs=1e-5)
         else:
             assert fresh[key] == value

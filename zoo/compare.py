@@ -42,7 +42,7 @@ def overrides(run_dir: Path) -> str:
 
 
 def format_metrics(metrics: dict, skip: str) -> str:
-    return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k != skip)
+    return " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k != skip and isinstance(v, (int, float)))
 
 
 def size(model: dict) -> str:

@@ -16,14 +16,30 @@ from zoo.task import Spec
 
 
 def model_data(topology: str, ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
-    """A task's (input, target) batches as the topology's model reads them: generative ones by teacher forcing."""
-    return teacher_forcing(ds, spec) if topology in GENERATIVE else ds
+    """A task's (input, target) batches as the topology's model reads them: generative ones by teacher forcing; a
+    synced model of a series learns the next value at every step."""
+    if topology in GENERATIVE:
+        return teacher_forcing(ds, spec)
+    if spec.outputs == "values" and topology == "synced":
+        return ds.map(next_values)
+    return ds
+
+
+def next_values(window, future):
+    """(window (batch, steps, 1), the values after it (batch, horizon)) -> the series so far as input, and the
+    next value at every step of it as target."""
+    series = tf.concat([window[:, :, 0], future], axis=1)
+    return series[:, :-1, None], series[:, 1:]
 
 
 def teacher_forcing(ds: tf.data.Dataset, spec: Spec) -> tf.data.Dataset:
     """(context, target) -> ((context, decoder inputs), next tokens): the decoder reads the target shifted right
     by one, from a start token, and learns to emit the next token. Decoder inputs are 0 wherever the next token
-    is padding, so their mask covers exactly the positions that the loss and metrics should count."""
+    is padding, so their mask covers exactly the positions that the loss and metrics should count. A value
+    decoder reads the values before each step, from the last one of the window."""
+    if spec.outputs == "values":
+        return ds.map(lambda window, future: (
+            (window, tf.concat([window[:, -1:, 0], future[:, :-1]], axis=1)[..., None]), future))
 
     def shift(context, target):
         if spec.outputs == "tags":
@@ -84,8 +100,10 @@ STEP_OUTPUTS = {"tags", "next", "tokens"}  # output kinds with one id per step, 
 
 def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: int = 1,
             exclude: tuple[int, ...] = ()):
-    """The model's answers for a batch of inputs: class ids or values (batch,), tag ids (batch, steps), or one
-    list of generated token ids per example (never one in `exclude`)."""
+    """The model's answers for a batch of inputs: class ids or values (batch,), tag ids (batch, steps), forecast
+    values (batch, horizon), or one list of generated token ids per example (never one in `exclude`)."""
+    if spec.outputs == "values":
+        return forecast(model, spec, topology, inputs)
     if spec.outputs == "value":
         return model.predict_on_batch(inputs)[:, 0]
     if topology not in GENERATIVE:
@@ -94,6 +112,25 @@ def predict(model: keras.Model, spec: Spec, topology: str, inputs, beam_size: in
         steps = np.shape(keras.tree.flatten(inputs)[0])[1]
         return np.array(decode(model, inputs, spec, steps, beam_size, exclude))
     return decode(model, inputs, spec, beam_size=beam_size, exclude=exclude)
+
+
+def forecast(model: keras.Model, spec: Spec, topology: str, window) -> np.ndarray:
+    """The next `spec.output_length` values after each window (batch, steps, 1): all at once (many_to_one), or
+    one at a time, each step fed the model's own previous value and never a true one (seq2seq's decoder; a synced
+    model run again on the series with its forecast appended)."""
+    window = np.asarray(window, dtype="float32")
+    if topology not in ("seq2seq", "synced"):
+        return np.asarray(model.predict_on_batch(window))
+    values, series, previous = [], window[:, :, 0], window[:, -1:, :1]
+    for _ in range(spec.output_length):
+        if topology == "seq2seq":
+            step = np.asarray(model.predict_on_batch([window, previous]))[:, -1]
+            previous = np.concatenate([previous, step[:, None, None]], axis=1)
+        else:
+            step = np.asarray(model.predict_on_batch(series[:, :, None]))[:, -1]
+            series = np.concatenate([series, step[:, None]], axis=1)
+        values.append(step)
+    return np.stack(values, axis=1)
 
 
 def step_predictions(model: keras.Model, spec: Spec, topology: str, ds: tf.data.Dataset) -> list[tuple]:

@@ -153,3 +153,20 @@ class StepPooling(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
 
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ScaledAbsoluteError(keras.metrics.MeanMetricWrapper):
+    """The mean absolute error divided by `scale`: MASE (Hyndman & Koehler 2006) when `scale` is the training
+    part's mean absolute error of the seasonal naive forecast, in the model's units."""
+
+    def __init__(self, scale: float, name: str = "mase", dtype=None):
+        super().__init__(fn=scaled_absolute_error, name=name, dtype=dtype, scale=scale)
+        self.scale = scale
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype, "scale": self.scale}
+
+
+def scaled_absolute_error(y_true, y_pred, scale):
+    return ops.mean(ops.abs(ops.cast(y_true, y_pred.dtype) - y_pred), axis=-1) / scale

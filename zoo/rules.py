@@ -16,9 +16,9 @@ from zoo.errors import IncompatibleTopology, ZooError
 # topology -> (input kinds, output kinds) it can model
 SUPPORTED = {
     "one_to_one": ({"features"}, {"class"}),
-    "many_to_one": ({"features", "tokens", "series", "video"}, {"class", "value"}),
-    "synced": ({"tokens", "video"}, {"tags", "next"}),
-    "seq2seq": ({"tokens", "image"}, {"tokens", "tags"}),
+    "many_to_one": ({"features", "tokens", "series", "video"}, {"class", "value", "values"}),
+    "synced": ({"tokens", "video", "series"}, {"tags", "next", "values"}),
+    "seq2seq": ({"tokens", "image", "series"}, {"tokens", "tags", "values"}),
     "one_to_many": ({"features", "image"}, {"tokens"}),
 }
 GENERATIVE = {"seq2seq", "one_to_many"}  # a decoder trained by teacher forcing, that decodes step by step
@@ -63,7 +63,7 @@ def checked(cfg: DictConfig) -> Plan:
                            + (" with model.bidirectional=true" if model.bidirectional else ""))
     else:
         get(cell)
-    if trainer.label_smoothing and task.outputs == "value":
+    if trainer.label_smoothing and task.outputs in ("value", "values"):
         raise ZooError(f"trainer.label_smoothing is for tasks that predict classes or tokens; task={name} "
                        "here predicts a value")
     if model.bigram_buckets and task.inputs != "tokens":

@@ -285,7 +285,7 @@ def evaluate_test(model: keras.Model, spec, topology: str, task, splits, out_dir
         metrics.update(task.step_metrics(steps, out_dir))
     predict = functools.partial(decoding.predict, model, spec, topology)
     metrics.update(task.test_metrics(predict, splits, out_dir))
-    return {name: float(value) for name, value in metrics.items()}
+    return {name: value if isinstance(value, (dict, list)) else float(value) for name, value in metrics.items()}
 
 
 def train_new(overrides: list[str]) -> dict:

@@ -132,12 +132,14 @@ def as_json(raw):
 
 
 def answer_text(output: dict) -> tuple[str, str | None]:
-    """An answer's main field as text (tags joined by spaces), and the right answer where the task knows it
-    (generated test examples)."""
+    """An answer's main field as text (tags, or forecast values to 4 digits, joined by spaces), and the right
+    answer where the task knows it (generated test examples, test windows)."""
     def text(value) -> str:
-        return " ".join(value) if isinstance(value, list) else str(value)
+        if isinstance(value, list):
+            return " ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+        return str(value)
 
-    main = next(output[key] for key in ("tags", "text", "label", "value") if key in output)
+    main = next(output[key] for key in ("tags", "text", "label", "value", "forecast") if key in output)
     right = output.get("expected")
     return text(main), None if right is None else text(right)
 

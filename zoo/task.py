@@ -21,7 +21,8 @@ tf = lazy_import("tensorflow")
 # "video" (frames x height x width x channels; `image_shape` is one frame's), "series" (steps x channels of numbers).
 # Output kinds: "class" (one label per example), "value" (a number per example, regression), "tags" (one label per
 # input step), "next" (the next input token at every step: a language model, which must not see ahead),
-# "tokens" (a generated sequence).
+# "tokens" (a generated sequence), "values" (`output_length` numbers: the next steps of the input series' first
+# channel, a forecast).
 
 SAMPLES = 20  # test examples a task writes to samples.json with the model's output
 

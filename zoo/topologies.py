@@ -92,7 +92,14 @@ def sequence_input(spec: Spec, cell: str, model, name="inputs"):
 
 
 def head(x, spec: Spec, model):
-    return layers.Dense(spec.output_size, name="logits")(layers.Dropout(model.dropout)(x))
+    """The output layer: logits (or a value) per example or per step; for a value sequence, every step of it at
+    once from one vector, or one value per step."""
+    x = layers.Dropout(model.dropout)(x)
+    if spec.outputs != "values":
+        return layers.Dense(spec.output_size, name="logits")(x)
+    if len(x.shape) == 2:
+        return layers.Dense(spec.output_length, name="logits")(x)
+    return layers.Reshape((-1,), name="values")(layers.Dense(1, name="logits")(x))
 
 
 def one_to_one(spec: Spec, cell: str, model) -> keras.Model:
@@ -125,11 +132,14 @@ def synced(spec: Spec, cell: str, model) -> keras.Model:
 
 
 def decoder(context_states, spec: Spec, cell: str, model):
-    """A teacher-forced decoder: reads the target shifted right, starts from the context's states, and returns
-    its hidden state at every step."""
-    targets_in = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
-    x = layers.Embedding(spec.decoder_vocabulary, model.embedding_dim, mask_zero=True,
-                         name="decoder_embedding")(targets_in)
+    """A teacher-forced decoder: reads the target shifted right (token ids, embedded; or values as they are),
+    starts from the context's states, and returns its hidden state at every step."""
+    if spec.outputs == "values":
+        targets_in = x = keras.Input(shape=(None, 1), name="decoder_inputs")
+    else:
+        targets_in = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
+        x = layers.Embedding(spec.decoder_vocabulary, model.embedding_dim, mask_zero=True,
+                             name="decoder_embedding")(targets_in)
     x = rnn_stack(x, cell, dataclasses.replace(model, bidirectional=False, units=decoder_units(model)),
                   return_sequences=True, initial_state=context_states, name="decoder")
     return targets_in, x

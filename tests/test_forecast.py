@@ -1,0 +1,194 @@
+"""Forecasting (task=forecast): the chronological split and its windows, training-only scaling, every topology's
+horizon in the series' units, a decoder that never sees the future, predict on a CSV, and bad files in one line."""
+import keras  # noqa: F401  (loaded before TensorFlow, which otherwise finds the tasks' lazy keras half-made)
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
+
+from tasks import forecast
+from zoo import decoding, runs, topologies
+from zoo.errors import DataError
+from zoo.rules import MEMORYLESS, supported_topologies
+from zoo.runner import run
+from zoo.task import Example
+
+SINE = ["task.series=file", "task.file=sine.csv", "task.column=value", "task.date_column=date", "task.window=24",
+        "task.horizon=8", "task.season=24"]
+
+
+def write_sine(folder, steps=1200, level=1000.0, noise=0.05, seed=0):
+    """A daily sine of period 24 around `level`, with a little noise, as sine.csv."""
+    rng = np.random.default_rng(seed)
+    values = level + 10 * np.sin(2 * np.pi * np.arange(steps) / 24) + noise * rng.standard_normal(steps)
+    dates = pd.date_range("2000-01-01", periods=steps, freq="D")
+    pd.DataFrame({"date": dates, "value": values}).to_csv(folder / "sine.csv", index=False)
+    return values
+
+
+def task_of(folder, *overrides, **settings):
+    cfg = forecast.Config(series=forecast.Series.file, file="sine.csv", column="value", date_column="date",
+                          window=24, horizon=8, season=24, **settings)
+    return forecast.Task(cfg, folder, seed=0)
+
+
+def test_windows_never_forecast_a_step_of_a_later_part(tmp_path):
+    values = write_sine(tmp_path, steps=600)
+    task = task_of(tmp_path)
+    task.load(batch_size=16)
+    for name, (first, end) in task.parts.items():
+        x, y, starts = task.arrays[name]
+        assert len(y) > 0 and starts.min() >= first and starts.max() + 8 <= end  # every future step in the part
+        for inputs, future, start in zip(x, y, starts):
+            np.testing.assert_array_equal(inputs, values[start - 24:start])  # the 24 steps just before
+            np.testing.assert_array_equal(future, values[start:start + 8])
+    assert task.parts["train"][1] == task.parts["val"][0] and task.parts["val"][1] == task.parts["test"][0]
+
+
+def test_the_split_date_starts_the_test_part_and_stride_spaces_its_windows(tmp_path):
+    write_sine(tmp_path, steps=600)
+    task = task_of(tmp_path, split_date="2001-01-01", stride=10)
+    task.load(batch_size=16)
+    first, _ = task.parts["test"]
+    assert str(task.dates[first].date()) == "2001-01-02"
+    assert set(np.diff(task.arrays["test"][2])) == {10}
+
+
+def test_scaling_and_the_mase_scale_come_from_the_training_part_only(tmp_path):
+    values = write_sine(tmp_path, steps=600)
+    task = task_of(tmp_path)
+    task.load(batch_size=16)
+    train = values[: task.parts["train"][1]]
+    assert (task.mean, task.std) == pytest.approx((train.mean(), train.std()))
+    assert task.scale == pytest.approx(np.mean(np.abs(train[24:] - train[:-24])))
+    frame = pd.read_csv(tmp_path / "sine.csv")
+    frame.loc[task.parts["val"][0]:, "value"] *= 100  # what comes after training changes nothing of it
+    frame.to_csv(tmp_path / "sine.csv", index=False)
+    changed = task_of(tmp_path)
+    changed.load(batch_size=16)
+    assert (changed.mean, changed.std, changed.scale) == (task.mean, task.std, task.scale)
+
+
+@pytest.mark.parametrize("topology", supported_topologies("series", "values"))
+def test_a_small_model_forecasts_a_sine_better_than_the_last_value(make_config, tmp_path, topology):
+    write_sine(tmp_path)
+    cfg = make_config("task=forecast", f"topology={topology}", *SINE, f"paths.data_dir={tmp_path}",
+                      "model.units=16", "trainer.epochs=12", "trainer.patience=12", "trainer.learning_rate=0.01")
+    (tmp_path / "run").mkdir()
+    record = run(cfg, tmp_path / "run")
+    assert record["status"] == "ok" and len(record["test"]["mae_by_step"]) == 8
+    assert record["test"]["mase"] < 0.6 * record["test"]["baselines"]["naive"]["mase"]
+    assert set(record["test"]["baselines"]) == set(forecast.BASELINES)
+
+
+@pytest.mark.parametrize("topology,cell", [(topology, cell) for topology in supported_topologies("series", "values")
+                                           for cell in ("gru", "none") if cell == "gru" or topology in MEMORYLESS])
+def test_every_topology_forecasts_the_horizon_in_the_series_units(tmp_path, topology, cell):
+    from conftest import model_config
+
+    write_sine(tmp_path, steps=400, level=5000.0)
+    task = task_of(tmp_path)
+    spec, _ = task.load(batch_size=16)
+    model = topologies.build(topology, spec, cell, model_config(units=4))
+    x = task.arrays["test"][0][:5]
+    predicted = task.forecasts(lambda batch: decoding.predict(model, spec, topology, batch), x)
+    assert predicted.shape == (5, 8) and np.all(np.abs(predicted - 5000) < 100)  # an untrained model: near the mean
+
+
+def test_the_decoder_feeds_itself_and_never_a_true_future_value(tmp_path):
+    from conftest import model_config
+
+    write_sine(tmp_path, steps=400)
+    task = task_of(tmp_path)
+    spec, splits = task.load(batch_size=16)
+    model = topologies.build("seq2seq", spec, "gru", model_config(units=8))
+    window, future = next(iter(splits.test))
+    forecast_ = decoding.predict(model, spec, "seq2seq", window)
+    for changed in (future, future * 0 + 7.0):  # whatever the future holds, the forecast is the same
+        (_, teacher_in), _ = next(iter(decoding.teacher_forcing(
+            tf.data.Dataset.from_tensors((window, changed)), spec)))
+        assert not np.allclose(model.predict_on_batch([window, teacher_in]), forecast_, atol=1e-4)
+    own = np.concatenate([window.numpy()[:, -1:, 0], forecast_[:, :-1]], axis=1)[..., None]
+    np.testing.assert_allclose(model.predict_on_batch([window, own]), forecast_, atol=1e-5)
+
+
+def test_predict_on_a_csv_gives_the_evaluations_forecast_for_the_same_window(make_config, tmp_path):
+    values = write_sine(tmp_path)
+    cfg = make_config("task=forecast", *SINE, f"paths.data_dir={tmp_path}", "trainer.epochs=1")
+    (tmp_path / "run").mkdir()
+    run(cfg, tmp_path / "run")
+    trained = runs.load(tmp_path / "run")
+    [example] = trained.predict([Example(3)])
+    trained.task.load(batch_size=16)
+    start = trained.task.arrays["test"][2][3]
+    history = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=start, freq="D"), "value": values[:start]})
+    history.to_csv(tmp_path / "history.csv", index=False)
+    [from_file] = runs.load(tmp_path / "run").predict([str(tmp_path / "history.csv")])
+    assert from_file["forecast"] == pytest.approx(example["forecast"], abs=1e-4)
+    assert from_file["dates"] == example["dates"] and from_file["dates"][0].startswith(
+        str(pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(start)))[:10])
+    assert example["expected"] == pytest.approx(values[start:start + 8].tolist())
+
+
+BAD = {  # file content -> the line's tail
+    "date,price\n2000-01-01,1\n": "has no column 'value'; its columns: date, price",
+    "date,value\n2000-01-01,1\n2000-01-02,abc\n": "has values that are not numbers, first on row 3: 'abc'",
+    "date,value\n2000-01-01,1\n2000-01-02,\n2000-01-03,3\n": "has no value on 1 rows (gaps), first row 3",
+    "date,value\n2000-01-01,1\n2000-01-02,2\n2000-01-03,3\n2000-01-05,5\n": "the dates skip a step",
+    "date,value\n2000-01-03,1\n2000-01-02,2\n2000-01-01,3\n": "dates must increase",
+    "date,value\n" + "".join(f"2000-01-{d:02d},{d}\n" for d in range(1, 29)): "too short for task.window=24",
+}
+
+
+@pytest.mark.parametrize("content", BAD)
+def test_bad_files_are_one_line(tmp_path, content):
+    (tmp_path / "sine.csv").write_text(content)
+    with pytest.raises(DataError, match=BAD[content].replace("(", r"\(").replace(")", r"\)")):
+        task_of(tmp_path, **({"frequency": "D"} if "skip" in BAD[content] else {})).load(batch_size=16)
+
+
+def test_a_bad_file_is_all_the_command_line_shows(zoo_cli, tmp_path):
+    (tmp_path / "prices.csv").write_text("date,close\n2000-01-01,1\n")
+    result = zoo_cli("task=forecast", "task.series=file", f"task.file={tmp_path / 'prices.csv'}",
+                     "task.column=Close")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'prices.csv'} has no column 'Close'; its columns: date, close"]
+
+
+def test_a_file_setting_without_series_file_is_refused(make_config):
+    with pytest.raises(DataError, match="task.file and task.column are for task.series=file"):
+        OmegaConf.to_object(make_config("task=forecast", "task.file=x.csv", "task.column=y").task)
+
+
+@pytest.mark.parametrize("series,season", [("sunspots", 132), ("electricity", 48), ("msft", 1), ("co2", 52)])
+def test_the_packaged_series_load_offline_with_their_seasons(series, season):
+    task = forecast.Task(forecast.Config(series=forecast.Series[series], window=24, horizon=6, limit=8), "unused",
+                         seed=0)
+    spec, splits = task.load(batch_size=4)
+    assert task.season == season and spec.output_length == 6 and splits.sizes["test"] == 8
+    assert np.isfinite(task.values).all() and task.dates.is_monotonic_increasing
+    assert task.filled == (59 if series == "co2" else 0)
+
+
+def test_each_baseline_forecasts_from_the_steps_before_its_origin_only(tmp_path):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    values = write_sine(tmp_path, steps=600)
+    task = task_of(tmp_path)
+    task.load(batch_size=16)
+    x, y, origins = task.arrays["test"]
+    baselines = task.baselines()
+    assert all(forecast_.shape == y.shape for forecast_ in baselines.values())
+    np.testing.assert_array_equal(baselines["naive"][:, 0], x[:, -1])
+    np.testing.assert_array_equal(baselines["seasonal_naive"][3], values[origins[3] - 24:origins[3] - 16])
+    smoothed = baselines["exponential_smoothing"][5]  # as statsmodels forecasts from the series cut at the origin
+    fitted = ExponentialSmoothing(values[: task.parts["train"][1]], trend="add", seasonal="add", seasonal_periods=24,
+                                  initialization_method="estimated").fit().params
+    cut = ExponentialSmoothing(values[: origins[5]], trend="add", seasonal="add", seasonal_periods=24,
+                               initialization_method="known", initial_level=fitted["initial_level"],
+                               initial_trend=fitted["initial_trend"], initial_seasonal=fitted["initial_seasons"]).fit(
+        smoothing_level=fitted["smoothing_level"], smoothing_trend=fitted["smoothing_trend"],
+        smoothing_seasonal=fitted["smoothing_seasonal"], optimized=False)
+    np.testing.assert_allclose(smoothed, cut.forecast(8), rtol=1e-6)
