@@ -8,7 +8,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from tasks import forecast
-from zoo import decoding, runs, topologies
+from zoo import compare, decoding, runs, topologies
 from zoo.errors import DataError
 from zoo.rules import MEMORYLESS, supported_topologies
 from zoo.runner import run
@@ -80,6 +80,8 @@ def test_a_small_model_forecasts_a_sine_better_than_the_last_value(make_config, 
     assert record["status"] == "ok" and len(record["test"]["mae_by_step"]) == 8
     assert record["test"]["mase"] < 0.6 * record["test"]["baselines"]["naive"]["mase"]
     assert set(record["test"]["baselines"]) == set(forecast.BASELINES)
+    shown = compare.table([{**record, "run": "run", "overrides": ""}])["test"][0]  # the baselines beside the run
+    assert f"naive:mase={record['test']['baselines']['naive']['mase']:.4g}" in shown
 
 
 @pytest.mark.parametrize("topology,cell", [(topology, cell) for topology in supported_topologies("series", "values")

@@ -64,7 +64,8 @@ def table(runs: list[dict]) -> pd.DataFrame:
             "params": r.get("params"),
             "primary": f"{primary}={value:.4f}" if value is not None else "",
             "test": format_metrics(test, skip=primary) + (
-                f" baseline={r['baseline_accuracy']:.4f}" if "baseline_accuracy" in r else ""),
+                f" baseline={r['baseline_accuracy']:.4f}" if "baseline_accuracy" in r else "") + "".join(
+                f" {name}:{primary}={scores[primary]:.4g}" for name, scores in test.get("baselines", {}).items()),
             "epochs": r.get("epochs_run"),
             "train_s": r.get("train_seconds"),
             "status": r.get("status", "?") + (f": {r['error']}" if r.get("error") else ""),
