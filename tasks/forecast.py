@@ -207,8 +207,9 @@ class Task(BaseTask):
     outputs = "values"
     primary_metric = "mase"
     primary_goal = "min"
-    form = InputForm(help="--example N (a test window), or a CSV with the training file's columns and at least "
-                          "task.window rows -> the next task.horizon values (and their dates)", kind="example")
+    form = InputForm(help="--example N (a test window), or --file a CSV with the training file's columns (a packaged "
+                          "series: value, date) and at least task.window rows -> the next task.horizon values (and "
+                          "their dates)", kind="example", whole_file=True)
     smoke_test = ("task.window=24", "task.horizon=6")
 
     def load(self, batch_size: int):
@@ -335,7 +336,7 @@ class Task(BaseTask):
         predicted = self.forecasts(run.ids, np.stack([h.values for h in histories]))
         answers = []
         for history, values, right in zip(histories, predicted, expected):
-            answer = {"forecast": [round(float(v), 6) for v in values]}
+            answer = {"forecast": [round(float(v), 6) for v in values], "history": [float(v) for v in history.values]}
             if history.last_date is not None and self.frequency():
                 dates = pd.date_range(pd.Timestamp(history.last_date), periods=len(values) + 1,
                                       freq=self.frequency())[1:]

@@ -1,14 +1,17 @@
 """Forecasting (task=forecast): the chronological split and its windows, training-only scaling, every topology's
 horizon in the series' units, a decoder that never sees the future, predict on a CSV, and bad files in one line."""
+import json
+
 import keras  # noqa: F401  (loaded before TensorFlow, which otherwise finds the tasks' lazy keras half-made)
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
+from test_demo import chromium, missing
 
 from tasks import forecast
-from zoo import compare, decoding, runs, topologies
+from zoo import compare, decoding, predict, runs, topologies
 from zoo.errors import DataError
 from zoo.rules import MEMORYLESS, supported_topologies
 from zoo.runner import run
@@ -115,22 +118,66 @@ def test_the_decoder_feeds_itself_and_never_a_true_future_value(tmp_path):
     np.testing.assert_allclose(model.predict_on_batch([window, own]), forecast_, atol=1e-5)
 
 
-def test_predict_on_a_csv_gives_the_evaluations_forecast_for_the_same_window(make_config, tmp_path):
-    values = write_sine(tmp_path)
-    cfg = make_config("task=forecast", *SINE, f"paths.data_dir={tmp_path}", "trainer.epochs=1")
-    (tmp_path / "run").mkdir()
-    run(cfg, tmp_path / "run")
-    trained = runs.load(tmp_path / "run")
+@pytest.fixture(scope="module")
+def sine_run(tmp_path_factory):
+    """A finished one-epoch run on sine.csv, and the series' values."""
+    from conftest import ROOT, TINY
+    from hydra import compose, initialize_config_dir
+
+    folder = tmp_path_factory.mktemp("sine")
+    values = write_sine(folder)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*TINY, "task=forecast", *SINE, f"paths.data_dir={folder}",
+                                           "trainer.epochs=1"])
+    (folder / "run").mkdir()
+    run(cfg, folder / "run")
+    return folder / "run", values
+
+
+def test_predict_on_a_csv_gives_the_evaluations_forecast_for_the_same_window(sine_run, tmp_path, capsys):
+    run_dir, values = sine_run
+    trained = runs.load(run_dir)
     [example] = trained.predict([Example(3)])
     trained.task.load(batch_size=16)
     start = trained.task.arrays["test"][2][3]
     history = pd.DataFrame({"date": pd.date_range("2000-01-01", periods=start, freq="D"), "value": values[:start]})
     history.to_csv(tmp_path / "history.csv", index=False)
-    [from_file] = runs.load(tmp_path / "run").predict([str(tmp_path / "history.csv")])
+    predict.main([str(run_dir), "--file", str(tmp_path / "history.csv"), "--json"])  # the whole file: one input
+    [from_file] = [json.loads(line)["output"] for line in capsys.readouterr().out.splitlines()]
     assert from_file["forecast"] == pytest.approx(example["forecast"], abs=1e-4)
+    assert from_file["history"] == pytest.approx(values[start - 24:start].tolist())
     assert from_file["dates"] == example["dates"] and from_file["dates"][0].startswith(
         str(pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(start)))[:10])
     assert example["expected"] == pytest.approx(values[start:start + 8].tolist())
+    history.iloc[-10:].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(DataError, match="has 10 values; the model reads task.window=24"):
+        trained.predict([str(tmp_path / "short.csv")])
+
+
+@pytest.mark.skipif(missing() is not None, reason=missing() or "")
+def test_the_demo_draws_the_window_each_forecast_and_what_came(sine_run, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from zoo import demo
+
+    loaded = runs.load(sine_run[0])
+    port = demo.free_port(0)
+    blocks = demo.page([loaded])
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with chromium(tmp_path, window="1200,1200") as browser:
+            browser.get(f"http://127.0.0.1:{port}")
+            wait = WebDriverWait(browser, 90)
+            wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#submit"))
+            browser.find_element(By.CSS_SELECTOR, "#submit").click()  # test window 0
+            wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#per-word img"))
+            shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
+            assert browser.find_elements(By.CSS_SELECTOR, "#gates-0 img")
+    finally:
+        blocks.close()
+    [expected] = loaded.predict([Example(0)])
+    assert shown.startswith(f"{expected['forecast'][0]:.4g}") and "right:" in shown
 
 
 BAD = {  # file content -> the line's tail

@@ -28,12 +28,12 @@ def header(run) -> str:
             f"test {primary} {record['test'][primary]:.4f}")
 
 
-def answer_text(output: dict) -> str:
+def answer_markdown(output: dict) -> str:
     if "probabilities" in output:
         return f"**{output['label']}** ({output['probability']:.1%})"
-    from zoo.runs import answer_text as main_and_right
+    from zoo.runs import answer_text
 
-    main, right = main_and_right(output)
+    main, right = answer_text(output)
     return f"**{main}**" + (f" (right: {right})" if right is not None else "")
 
 
@@ -53,6 +53,27 @@ def probability_chart(runs, outputs):
     ax.set_xticks(range(len(tokens)), tokens, rotation=45, ha="right")
     ax.axhline(0.5, color="grey", lw=0.5)
     ax.set(ylim=(0, 1), ylabel=f"P({label}) after the word")
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def forecast_chart(runs, outputs):
+    """The window read, each run's forecast after it and, for a test window, what came (forecast tasks)."""
+    import matplotlib.pyplot as plt
+
+    if "forecast" not in outputs[0]:
+        return None
+    history = outputs[0]["history"]
+    figure, ax = plt.subplots(figsize=(9, 3.2))
+    ax.plot(range(1 - len(history), 1), history, color="grey", label="the window")
+    after = range(1, len(outputs[0]["forecast"]) + 1)
+    if "expected" in outputs[0]:
+        ax.plot(after, outputs[0]["expected"], "k--", label="what came")
+    for run, output in zip(runs, outputs):
+        ax.plot(after, output["forecast"], marker=".", label=run.name)
+    ax.axvline(0.5, color="grey", lw=0.5)
+    ax.set(xlabel="steps after the window's last", ylabel="value")
     ax.legend(fontsize=8)
     figure.tight_layout()
     return figure
@@ -129,7 +150,8 @@ def views(runs, raw, outputs) -> tuple:
         extra = tag_table(runs, outputs, raw.split())
     elif any("probability" in step for output in outputs for step in output.get("steps", [])[:1]):
         extra = "".join(f"<h4>{run.name}</h4>{shaded_text(output)}" for run, output in zip(runs, outputs))
-    return ([answer_text(output) for output in outputs], probability_chart(runs, outputs), extra,
+    return ([answer_markdown(output) for output in outputs],
+            probability_chart(runs, outputs) or forecast_chart(runs, outputs), extra,
             [gate_chart(run, output) for run, output in zip(runs, outputs)],
             [attention_chart(run, output) for run, output in zip(runs, outputs)])
 
@@ -168,7 +190,8 @@ def page(runs):
                 with gr.Column():
                     gr.Markdown(header(run))
                     answers.append(gr.Markdown(elem_id=f"answer-{i}", elem_classes=["answer"]))
-        chart = gr.Plot(label="after each word", elem_id="per-word", visible=False)
+        chart = gr.Plot(label="after each word" if form.kind == "text" else "the forecasts", elem_id="per-word",
+                        visible=False)
         extra = gr.HTML(elem_id="per-step")
         with gr.Row():  # the first recurrent layer, step by step
             gates = [gr.Plot(show_label=False, elem_id=f"gates-{i}", visible=False) for i in range(len(runs))]

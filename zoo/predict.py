@@ -14,16 +14,22 @@ import textwrap
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.runs import TrainedRun, answer_text, as_json, load_runs
+from zoo.runs import TrainedRun, answer_text, as_json, load_runs, runs_of_one_task, task_class
 
 SKIPPED_RUNS = 3  # the exit status when some runs of a sweep folder were skipped as damaged and the rest answered
 
 
-def read_inputs(args) -> list:
+def read_inputs(args, whole_file: bool = False) -> list:
+    """The inputs given: --input texts, --file's lines (or, for a task whose input is a file, its path), then
+    --example numbers."""
     from zoo.task import Example
 
     texts = list(args.input or [])
-    if args.file:
+    if args.file and whole_file:
+        if args.file == "-" or not Path(args.file).is_file():
+            raise ZooError(f"--file {args.file} is not a file (this task reads a whole file as one input)")
+        texts.append(args.file)
+    elif args.file:
         try:
             text = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
             lines = text.decode("utf-8").splitlines()
@@ -86,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
                                      epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder, or a sweep folder (its finished runs)")
     parser.add_argument("--input", action="append", metavar="TEXT", help="an input (repeatable)")
-    parser.add_argument("--file", metavar="FILE", help="one input a line; - reads standard input")
+    parser.add_argument("--file", metavar="FILE", help="one input a line (- reads standard input); for a task that "
+                        "reads a whole file (forecast: a CSV), that file")
     parser.add_argument("--example", action="append", type=int, metavar="N", help="the N-th generated test example")
     parser.add_argument("--json", action="store_true", help="one JSON object a line: run, input, output")
     parser.add_argument("--beam", type=int, metavar="N", help="beam width (translation, captioning)")
@@ -98,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
                              "attention weights, each generated character's probability")
     args = parser.parse_args(argv)
     try:
-        inputs = read_inputs(args)
+        folders, _ = runs_of_one_task(args.runs)  # every folder checked before any model loads
+        inputs = read_inputs(args, task_class(folders[0]).form.whole_file)
         runs, skipped = load_runs(args.runs)
         answers = [run.predict(inputs, **options(args)) for run in runs]
     except ZooError as error:

@@ -231,6 +231,13 @@ class Skipped:
     why: str
 
 
+def task_class(run_dir: Path):
+    """The `Task` class of a run folder's task, read from its predictor.json before any model loads."""
+    import tasks
+
+    return tasks.module(check_run(run_dir)["config"]["task"]["name"]).Task
+
+
 def run_folders(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
     """Run folders as given; a folder that is no run itself but holds runs (a sweep) means its finished runs.
     Runs given by name must be usable (one line of why not); a sweep's failed jobs are left out, and its damaged

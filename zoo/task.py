@@ -61,13 +61,15 @@ class InputForm:
 
     `kind`: "text" (a line of text; `placeholder` is an example), "example" (the N-th generated test example,
     `--example N`; with `image`, a picture file may be given instead) or "fields" (`name=value` pairs; `fields`
-    holds each name with an example value, in the order the task reads them)."""
+    holds each name with an example value, in the order the task reads them). With `whole_file`, an input may be
+    a file's path, and `zoo.predict --file F` gives F as one input instead of one input a line."""
 
     help: str
     kind: str = "text"
     placeholder: str = ""
     fields: tuple[tuple[str, float], ...] = ()
     image: bool = False
+    whole_file: bool = False
 
 
 @dataclass
