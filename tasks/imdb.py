@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data import Source, locate
+from zoo.data import Source, locate, text_lines
 from zoo.errors import DataError
 from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
@@ -70,7 +70,7 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int], list]]:
             found.append((split, sentiment, int(number), read().decode("utf-8").replace("<br />", " ")))
         elif match := MOVIE_LIST.search(name):
             movie_lists[match.groups()] = [(m.group(1) if (m := MOVIE.search(line)) else None)
-                                           for line in read().decode("utf-8").splitlines()]
+                                           for line in text_lines(read().decode("utf-8"))]
 
     try:
         if path.is_dir():

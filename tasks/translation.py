@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from zoo.data import Source, locate, open_text
+from zoo.data import Source, locate, open_text, text_lines
 from zoo.errors import DataError, ZooError
 from zoo.lazy import lazy_import
 from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, seeded_split
@@ -114,7 +114,7 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
     except (OSError, EOFError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as e:
         raise DataError(f"{path} is not a readable spa.txt: {e}") from None
     pairs = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(text_lines(text), 1):
         columns = line.split("\t")
         if len(columns) < 2 or not columns[0].strip() or not columns[1].strip():
             raise DataError(f"{path} line {number} is not `English<TAB>Spanish`: {line[:60]!r}")

@@ -273,3 +273,12 @@ def test_the_predict_benchmark_answers_every_test_input(trained):
     row = bench.predict_speed(trained("bp"), count=None)
     assert row["task"] == "bp" and row["inputs"] == 59 and row["cold_start_s"] > 0 and row["answers_per_s"] > 0
     assert 0 <= row["right"] <= 1
+
+
+def test_a_file_of_one_input_a_line_gets_one_answer_a_line_whatever_the_lines_hold(trained, tmp_path, capsys):
+    lines = ["Great film\u2026 no, really\x85 see it.", "Dull\u2028and long.", "Fine\x0cwork, a\x1cgood\x1dcast.",
+             "Windows line end.\r"]
+    (tmp_path / "reviews.txt").write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    predict.main([str(trained("imdb")), "--file", str(tmp_path / "reviews.txt"), "--json"])
+    answers = [json.loads(line) for line in capsys.readouterr().out.split("\n") if line]  # JSON lines: \n only
+    assert [answer["input"] for answer in answers] == [line.removesuffix("\r") for line in lines]

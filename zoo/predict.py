@@ -13,6 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from zoo.data import text_lines
 from zoo.errors import ZooError
 from zoo.runs import TrainedRun, answer_text, as_json, load_runs, runs_of_one_task, task_class
 
@@ -32,7 +33,7 @@ def read_inputs(args, whole_file: bool = False) -> list:
     elif args.file:
         try:
             text = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-            lines = text.decode("utf-8").splitlines()
+            lines = text_lines(text.decode("utf-8"))
         except OSError as e:
             raise ZooError(f"--file {args.file}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
