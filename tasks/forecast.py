@@ -13,7 +13,9 @@ The protocol forecasters expect: the series is split in time (train, then valida
 `task.split_date`, test is everything after that date), never shuffled across the split. A window belongs to
 the part its forecast steps lie in (its input may reach back into earlier parts: that history is known when the
 forecast is made); training and validation windows never forecast a step of a later part. Scaling (mean and
-deviation) and the MASE scale come from the training part only. Every score is in the series' own units, and
+deviation) and the MASE scale come from the training part only; with `task.scaling=window` every window is
+read relative to its own last value, so a level never seen in training (a price that has risen) reads as the
+changes it holds. Every score is in the series' own units, and
 the baselines (last value, seasonal naive, a linear autoregression on the same window) are scored on exactly
 the same test windows.
 """
@@ -47,6 +49,11 @@ class Series(Enum):
     file = "task.file's task.column"
 
 
+class Scaling(Enum):
+    series = "every value standardized by the training part's mean and deviation"
+    window = "every window relative to its last value, in units of the training part's deviation"
+
+
 SEASONS = {Series.sunspots: 132, Series.electricity: 48, Series.msft: 1, Series.co2: 52}  # steps per season
 
 
@@ -62,6 +69,7 @@ class Config(TaskConfig):
     test_fraction: float = 0.2  # of the steps, the last ones; unless split_date is set
     split_date: Optional[str] = None  # test is every step after this date (sunspots with darts: 1940-10)
     stride: int = 1  # steps between the origins of two test windows
+    scaling: Scaling = Scaling.series  # window: the model reads and forecasts changes from the window's last value
     file: Optional[str] = None  # series=file: a CSV (relative to paths.data_dir, or absolute)
     column: Optional[str] = None  # the file's column to forecast
     date_column: Optional[str] = None  # the file's column of dates, if it has one
@@ -245,9 +253,17 @@ class Task(BaseTask):
                         sizes={name: len(y) for name, (_, y, _) in arrays.items()})
         return self.make_spec(input_size=1, output_size=1, output_length=horizon), splits
 
+    def offsets(self, windows: np.ndarray) -> np.ndarray:
+        """What `task.scaling` subtracts from each window (n, window) and its future: the training mean, or the
+        window's last value."""
+        return windows[:, -1:] if self.cfg.scaling == Scaling.window else np.full((len(windows), 1), self.mean)
+
+    def model_input(self, windows: np.ndarray) -> np.ndarray:
+        return ((windows - self.offsets(windows)) / self.std)[..., None].astype("float32")
+
     def scaled(self, pair):
         x, y = pair
-        return ((x - self.mean) / self.std)[..., None].astype("float32"), ((y - self.mean) / self.std).astype("float32")
+        return self.model_input(x), ((y - self.offsets(x)) / self.std).astype("float32")
 
     def loss(self):
         return keras.losses.MeanSquaredError()
@@ -259,9 +275,9 @@ class Task(BaseTask):
 
     def forecasts(self, predict, inputs: np.ndarray) -> np.ndarray:
         """The model's forecasts, in the series' units, for windows of raw values (n, window)."""
-        scaled = ((inputs - self.mean) / self.std)[..., None].astype("float32")
+        scaled = self.model_input(inputs)
         out = [predict(scaled[i:i + 256]) for i in range(0, len(scaled), 256)]
-        return np.concatenate(out) * self.std + self.mean
+        return np.concatenate(out) * self.std + self.offsets(inputs)
 
     def baselines(self) -> dict[str, np.ndarray]:
         """Each baseline's forecasts for the test windows."""
@@ -344,7 +360,7 @@ class Task(BaseTask):
             if right is not None:
                 answer["expected"] = [float(v) for v in right]
             if steps:
-                scaled = ((history.values - self.mean) / self.std)[None, :, None].astype("float32")
+                scaled = self.model_input(history.values[None, :])
                 answer["steps"] = [{"token": f"t-{len(history.values) - i}", **trace}
                                    for i, trace in enumerate(run.gate_trace(scaled))]
             answers.append(answer)

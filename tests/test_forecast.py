@@ -241,3 +241,14 @@ def test_each_baseline_forecasts_from_the_steps_before_its_origin_only(tmp_path)
         smoothing_level=fitted["smoothing_level"], smoothing_trend=fitted["smoothing_trend"],
         smoothing_seasonal=fitted["smoothing_seasonal"], optimized=False)
     np.testing.assert_allclose(smoothed, cut.forecast(8), rtol=1e-6)
+
+
+def test_window_scaling_reads_changes_from_the_last_value(tmp_path):
+    write_sine(tmp_path, steps=400, level=5000.0)
+    task = task_of(tmp_path, scaling=forecast.Scaling.window)
+    _, splits = task.load(batch_size=16)
+    window, future = next(iter(splits.train))
+    assert np.all(window.numpy()[:, -1, 0] == 0)  # every window ends at 0: the model reads changes
+    x, y, _ = task.arrays["test"]
+    still = task.forecasts(lambda batch: np.zeros((len(batch), 8), "float32"), x)  # a model that forecasts no change
+    np.testing.assert_allclose(still, np.repeat(x[:, -1:], 8, axis=1))  # is the last value, in the series' units
