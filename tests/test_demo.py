@@ -87,6 +87,20 @@ def chromium(tmp_path, window: str = "1400,1800"):
         browser.quit()
 
 
+@contextlib.contextmanager
+def served(trained_runs: list):
+    """The demo page of loaded runs, served from this process on a free port: its address."""
+    from zoo import demo
+
+    port = demo.free_port(0)
+    blocks = demo.page(trained_runs)
+    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        blocks.close()
+
+
 def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
-from test_demo import chromium, missing
+from test_demo import chromium, missing, served
 
 from tasks import forecast
 from zoo import compare, decoding, predict, runs, topologies
@@ -159,23 +159,15 @@ def test_the_demo_draws_the_window_each_forecast_and_what_came(sine_run, tmp_pat
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from zoo import demo
-
     loaded = runs.load(sine_run[0])
-    port = demo.free_port(0)
-    blocks = demo.page([loaded])
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with chromium(tmp_path, window="1200,1200") as browser:
-            browser.get(f"http://127.0.0.1:{port}")
-            wait = WebDriverWait(browser, 90)
-            wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#submit"))
-            browser.find_element(By.CSS_SELECTOR, "#submit").click()  # test window 0
-            wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#per-word img"))
-            shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
-            assert browser.find_elements(By.CSS_SELECTOR, "#gates-0 img")
-    finally:
-        blocks.close()
+    with served([loaded]) as address, chromium(tmp_path, window="1200,1200") as browser:
+        browser.get(address)
+        wait = WebDriverWait(browser, 90)
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#submit"))
+        browser.find_element(By.CSS_SELECTOR, "#submit").click()  # test window 0
+        wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#per-word img"))
+        shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
+        assert browser.find_elements(By.CSS_SELECTOR, "#gates-0 img")
     [expected] = loaded.predict([Example(0)])
     assert shown.startswith(f"{expected['forecast'][0]:.4g}") and "right:" in shown
 

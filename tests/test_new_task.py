@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_demo import chromium, missing
+from test_demo import chromium, missing, served
 
 import tasks
 from zoo import predict, runs
@@ -94,25 +94,17 @@ def test_a_registered_task_opens_in_the_demo(majority_run, tmp_path):
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from zoo import demo
-
     folder, _ = majority_run
     loaded = runs.load(folder)
-    port = demo.free_port(0)
-    blocks = demo.page([loaded])
-    blocks.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with chromium(tmp_path, window="1200,1200") as browser:
-            browser.get(f"http://127.0.0.1:{port}")
-            wait = WebDriverWait(browser, 90)
-            box = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
-            assert box.get_attribute("placeholder") == "x y y"
-            box.send_keys("y y x y")
-            browser.find_element(By.CSS_SELECTOR, "#submit").click()
-            wait.until(lambda b: "%" in b.find_element(By.CSS_SELECTOR, "#answer-0").text)
-            shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
-            assert "majority" in browser.page_source
-    finally:
-        blocks.close()
+    with served([loaded]) as address, chromium(tmp_path, window="1200,1200") as browser:
+        browser.get(address)
+        wait = WebDriverWait(browser, 90)
+        box = wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, "#input-text textarea")))
+        assert box.get_attribute("placeholder") == "x y y"
+        box.send_keys("y y x y")
+        browser.find_element(By.CSS_SELECTOR, "#submit").click()
+        wait.until(lambda b: "%" in b.find_element(By.CSS_SELECTOR, "#answer-0").text)
+        shown = browser.find_element(By.CSS_SELECTOR, "#answer-0").text
+        assert "majority" in browser.page_source
     [expected] = loaded.predict(["y y x y"])
     assert shown.startswith(expected["label"]) and f"{expected['probability']:.1%}" in shown
