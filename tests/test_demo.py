@@ -44,15 +44,11 @@ def imdb_runs(tmp_path_factory):
     return folders
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def demo(imdb_runs, tmp_path):
-    port = free_port()
+    from zoo.demo import free_port
+
+    port = free_port(0)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
     server = subprocess.Popen([sys.executable, "-m", "zoo.demo", *map(str, imdb_runs), "--port", str(port)],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -249,9 +249,9 @@ def main(argv: list[str] | None = None) -> None:
             import gradio as gr
         except ImportError:
             raise ZooError('the demo needs Gradio: pip install -e ".[demo]"') from None
-        from zoo.runs import load_runs
+        from zoo.runs import find_runs, load_runs
 
-        runs, skipped = load_runs(args.runs)
+        runs, skipped = load_runs(find_runs(args.runs))
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from zoo.data import text_lines
 from zoo.errors import ZooError
-from zoo.runs import TrainedRun, answer_text, as_json, load_runs, runs_of_one_task, task_class
+from zoo.runs import TrainedRun, answer_text, as_json, find_runs, load_runs
 
 SKIPPED_RUNS = 3  # the exit status when some runs of a sweep folder were skipped as damaged and the rest answered
 
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> None:
                              "attention weights, each generated character's probability")
     args = parser.parse_args(argv)
     try:
-        folders, _ = runs_of_one_task(args.runs)  # every folder checked before any model loads
-        inputs = read_inputs(args, task_class(folders[0]).form.whole_file)
-        runs, skipped = load_runs(args.runs)
+        found = find_runs(args.runs)  # every folder checked before any model loads
+        inputs = read_inputs(args, found.task.form.whole_file)
+        runs, skipped = load_runs(found)
         answers = [run.predict(inputs, **options(args)) for run in runs]
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -199,11 +199,12 @@ def with_settings(config: dict, settings: list[str]):
         raise ZooError(str(e).strip().splitlines()[0]) from None
 
 
-def load(run_dir, settings: list[str] = ()) -> TrainedRun:
+def load(run_dir, settings: list[str] = (), saved: dict | None = None) -> TrainedRun:
     """A finished run folder as a `TrainedRun`, in a process that has never seen the training data; `settings`
-    change its task's settings (see `with_settings`), e.g. task.beam_size=1."""
+    change its task's settings (see `with_settings`), e.g. task.beam_size=1. `saved` is its predictor state where
+    `check_run` read it already."""
     run_dir = Path(run_dir)
-    saved = check_run(run_dir)
+    saved = saved or check_run(run_dir)
     cfg, task = with_settings(saved["config"], settings)
     import keras
 
@@ -231,31 +232,42 @@ class Skipped:
     why: str
 
 
-def task_class(run_dir: Path):
-    """The `Task` class of a run folder's task, read from its predictor.json before any model loads."""
-    import tasks
+@dataclasses.dataclass
+class Found:
+    """The usable runs that paths mean, all of one task, each with its checked predictor state (in the order
+    given; a run given twice answers twice), the runs given by name (these must load), and a sweep's damaged or
+    unfinished runs, named and passed over."""
 
-    return tasks.module(check_run(run_dir)["config"]["task"]["name"]).Task
+    saved: list[tuple[Path, dict]]
+    named: set[Path]
+    skipped: list[Skipped]
+
+    @property
+    def task(self):
+        """The runs' `Task` class, known before any model loads."""
+        import tasks
+
+        return tasks.module(self.saved[0][1]["config"]["task"]["name"]).Task
 
 
-def run_folders(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
+def find_runs(paths: list[str]) -> Found:
     """Run folders as given; a folder that is no run itself but holds runs (a sweep) means its finished runs.
     Runs given by name must be usable (one line of why not); a sweep's failed jobs are left out, and its damaged
-    or unfinished runs are skipped and named, unless none of its runs is usable."""
+    or unfinished runs are skipped and named, unless none of its runs is usable. Runs of different tasks are
+    refused."""
     def is_run(folder: Path) -> bool:  # any of a run's files: a run, maybe damaged
         return any((folder / name).exists() for name in (RECORD, PREDICTOR, MODEL))
 
-    folders, skipped = [], []
+    found = Found([], set(), [])
     for given in map(Path, paths):
         if not given.is_dir() or is_run(given):
-            check_run(given)
-            folders.append(given)
+            found.saved.append((given, check_run(given)))
+            found.named.add(given)
             continue
         usable, damaged = [], []
         for folder in sorted({path.parent for name in (RECORD, PREDICTOR, MODEL) for path in given.rglob(name)}):
             try:
-                check_run(folder)
-                usable.append(folder)
+                usable.append((folder, check_run(folder)))
             except ZooError as error:
                 if not (isinstance(error, Unfinished) and error.status == "failed"):
                     damaged.append(Skipped(folder, str(error)))
@@ -264,15 +276,9 @@ def run_folders(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
                 raise ZooError(f"{given} holds no usable run: {damaged[0].why}"
                                + (f" (and {len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""))
             raise ZooError(f"{given} is not a run folder and holds no finished runs")
-        folders.extend(usable)
-        skipped.extend(damaged)
-    return folders, skipped
-
-
-def runs_of_one_task(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
-    """The usable run folders that `paths` mean (see `run_folders`), refused unless all are one task's."""
-    folders, skipped = run_folders(paths)
-    names = {folder: check_run(folder)["config"]["task"]["name"] for folder in folders}
+        found.saved.extend(usable)
+        found.skipped.extend(damaged)
+    names = {folder: saved["config"]["task"]["name"] for folder, saved in found.saved}
     if len(set(names.values())) > 1:
         first, counts = {}, Counter(names.values())
         for folder, name in names.items():
@@ -280,20 +286,18 @@ def runs_of_one_task(paths: list[str]) -> tuple[list[Path], list[Skipped]]:
         raise ZooError("the runs are of different tasks (" + ", ".join(
             f"{name}: {counts[name]} run{'s' * (counts[name] > 1)}, e.g. {folder}" for name, folder in first.items())
             + "); give runs of one task")
-    return folders, skipped
+    return found
 
 
-def load_runs(paths: list[str]) -> tuple[list[TrainedRun], list[Skipped]]:
-    """Every usable run that `paths` mean, loaded, all of one task: a run given by name that cannot load is one
-    line of why; a sweep's run whose model cannot load is skipped and named like its other damaged runs."""
-    folders, skipped = runs_of_one_task(paths)
-    given = {Path(path) for path in paths}
-    runs = []
-    for folder in folders:
+def load_runs(found: Found) -> tuple[list[TrainedRun], list[Skipped]]:
+    """Every run `find_runs` found, loaded: a run given by name that cannot load is one line of why; a sweep's
+    run whose model cannot load is skipped and named like its other damaged runs."""
+    runs, skipped = [], list(found.skipped)
+    for folder, saved in found.saved:
         try:
-            runs.append(load(folder))
+            runs.append(load(folder, saved=saved))
         except ZooError as error:
-            if folder in given:
+            if folder in found.named:
                 raise
             skipped.append(Skipped(folder, str(error)))
     if not runs:
