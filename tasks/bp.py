@@ -38,8 +38,7 @@ INPUTS = {  # a new patient's features as `zoo.predict` reads them (name=value),
     "cholesterol": "1 normal, 2 above normal, 3 well above", "gluc": "glucose, as cholesterol",
     "smoke": "0 no, 1 yes", "alco": "0 no, 1 yes", "active": "physically active, 0 no, 1 yes",
 }
-EXAMPLE = (("age", 52), ("gender", 1), ("height", 168), ("weight", 81), ("cholesterol", 1), ("gluc", 1),
-           ("smoke", 0), ("alco", 0), ("active", 1))  # a patient, as the demo's fields start
+EXAMPLE = dict(zip(INPUTS, (52, 1, 168, 81, 1, 1, 0, 0, 1)))  # a patient, as the demo's fields start
 CLASSES = ["normal", "elevated", "high"]
 PLAUSIBLE = {  # inclusive ranges; anything else is a data-entry error (e.g. ap_hi 16020, height 55 cm)
     "ap_hi": (70, 250),
@@ -92,9 +91,9 @@ def bp_category(ap_hi: pd.Series, ap_lo: pd.Series) -> np.ndarray:
 class Task(BaseTask):
     inputs = "features"
     outputs = "class"
-    form = InputForm(help=" ".join(f"{name}={value}" for name, value in EXAMPLE) + " ("
+    form = InputForm(help=" ".join(f"{name}={value}" for name, value in EXAMPLE.items()) + " ("
                      + "; ".join(f"{name}: {unit}" for name, unit in INPUTS.items()) + ") -> category and each one's "
-                     "probability", kind="fields", fields=EXAMPLE)
+                     "probability", kind="fields", fields=tuple(EXAMPLE.items()))
 
     def load(self, batch_size: int):
         path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)

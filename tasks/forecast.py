@@ -239,6 +239,7 @@ class Task(BaseTask):
         self.mean, self.std = float(train.mean()), float(train.std() or 1.0)
         self.scale = float(np.mean(np.abs(train[self.season:] - train[:-self.season])))  # seasonal-naive MAE
         self.values, self.dates, self.parts = values, dates, parts
+        self.frequency = self.cfg.frequency or (pd.infer_freq(dates[:1000]) if dates is not None else None)
         arrays = {}
         for name, (first, end) in parts.items():
             x, y, origins = windows(values, window, horizon, first, end, self.cfg.stride if name == "test" else 1)
@@ -311,16 +312,11 @@ class Task(BaseTask):
 
     def state(self) -> dict:
         return {"mean": self.mean, "std": self.std, "scale": self.scale, "season": self.season,
-                "frequency": self.frequency()}
+                "frequency": self.frequency}
 
     def restore(self, state: dict) -> None:
         self.mean, self.std, self.scale, self.season = state["mean"], state["std"], state["scale"], state["season"]
-        self.saved_frequency = state["frequency"]
-
-    def frequency(self) -> Optional[str]:
-        if getattr(self, "saved_frequency", None) or self.dates is None:
-            return getattr(self, "saved_frequency", None)
-        return self.cfg.frequency or pd.infer_freq(self.dates[:1000]) or None
+        self.frequency = state["frequency"]
 
     def parse(self, text: str) -> History:
         """A CSV file with the training file's columns (for a packaged series: `value`, and `date` if it has
@@ -328,8 +324,8 @@ class Task(BaseTask):
         if self.cfg.series == Series.file:
             column, date_column = self.cfg.column, self.cfg.date_column
         else:
-            column, date_column = "value", "date" if self.frequency() else None
-        values, dates = read_csv(Path(text), column, date_column, self.frequency())
+            column, date_column = "value", "date" if self.frequency else None
+        values, dates = read_csv(Path(text), column, date_column, self.frequency)
         if len(values) < self.cfg.window:
             raise DataError(f"{text} has {len(values)} values; the model reads task.window={self.cfg.window}")
         return History(values[-self.cfg.window:], None if dates is None else str(dates[-1]))
@@ -353,9 +349,9 @@ class Task(BaseTask):
         answers = []
         for history, values, right in zip(histories, predicted, expected):
             answer = {"forecast": [round(float(v), 6) for v in values], "history": [float(v) for v in history.values]}
-            if history.last_date is not None and self.frequency():
+            if history.last_date is not None and self.frequency:
                 dates = pd.date_range(pd.Timestamp(history.last_date), periods=len(values) + 1,
-                                      freq=self.frequency())[1:]
+                                      freq=self.frequency)[1:]
                 answer["dates"] = [str(d) for d in dates]
             if right is not None:
                 answer["expected"] = [float(v) for v in right]
