@@ -22,6 +22,7 @@ the same test windows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -69,6 +70,7 @@ class Config(TaskConfig):
     test_fraction: float = 0.2  # of the steps, the last ones; unless split_date is set
     split_date: Optional[str] = None  # test is every step after this date (sunspots with darts: 1940-10)
     stride: int = 1  # steps between the origins of two test windows
+    refit_baseline: bool = False  # exponential smoothing fitted anew before each test window (rolling origin)
     scaling: Scaling = Scaling.series  # window: the model reads and forecasts changes from the window's last value
     file: Optional[str] = None  # series=file: a CSV (relative to paths.data_dir, or absolute)
     column: Optional[str] = None  # the file's column to forecast
@@ -159,10 +161,11 @@ def windows(values: np.ndarray, window: int, horizon: int, first: int, end: int,
 
 
 def exponential_smoothing(values: np.ndarray, train_end: int, season: int, origins: np.ndarray,
-                          horizon: int) -> np.ndarray:
+                          horizon: int, refit: bool = False) -> np.ndarray:
     """Holt-Winters forecasts (additive trend, and an additive season where the series has one and the training
     part holds two of them), fitted on the training part; with those parameters the smoothing then runs over
-    the whole series, so the forecast from each origin reads only the steps before it."""
+    the whole series, so the forecast from each origin reads only the steps before it. With `refit`, a model is
+    fitted anew on all the steps before each origin (a rolling-origin backtest; one fit per test window)."""
     import warnings
 
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -171,6 +174,9 @@ def exponential_smoothing(values: np.ndarray, train_end: int, season: int, origi
     form = {"trend": "add", "seasonal": "add" if seasonal else None, "seasonal_periods": season if seasonal else None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' convergence and frequency notes
+        if refit:
+            return np.stack([ExponentialSmoothing(values[:origin], initialization_method="estimated", **form)
+                             .fit().forecast(horizon) for origin in origins])
         fitted = ExponentialSmoothing(values[:train_end], initialization_method="estimated", **form).fit().params
         smoothed = ExponentialSmoothing(
             values, initialization_method="known", initial_level=fitted["initial_level"],
@@ -185,9 +191,17 @@ def exponential_smoothing(values: np.ndarray, train_end: int, season: int, origi
     return forecasts
 
 
+def linear_autoregression(windows: np.ndarray, futures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares weights (window, horizon) and bias (horizon,) from windows to futures."""
+    from sklearn.linear_model import LinearRegression
+
+    fitted = LinearRegression().fit(windows, futures)
+    return fitted.coef_.T, fitted.intercept_
+
+
 def errors(predicted: np.ndarray, actual: np.ndarray, scale: float) -> dict:
     """MAE, RMSE, MASE (MAE over the training part's seasonal-naive MAE), sMAPE and MAPE (in %, over nonzero
-    actual values), and the MAE at every horizon step."""
+    actual values), and the MAE and MAPE at every horizon step."""
     difference = predicted - actual
     nonzero = actual != 0
     denominator = np.abs(actual) + np.abs(predicted)
@@ -199,12 +213,15 @@ def errors(predicted: np.ndarray, actual: np.ndarray, scale: float) -> dict:
                                               0.0))),
         "mape": float(100 * np.mean(np.abs(difference[nonzero] / actual[nonzero]))),
         "mae_by_step": [float(e) for e in np.mean(np.abs(difference), axis=0)],
+        "mape_by_step": [float(e) for e in 100 * np.sum(np.abs(difference) / np.where(nonzero, np.abs(actual), 1)
+                                                        * nonzero, axis=0) / np.maximum(nonzero.sum(axis=0), 1)],
     }
 
 
 @dataclass(frozen=True)
 class History:
-    """A series' last values (and their last date) to forecast from, as `zoo.predict --file` reads them."""
+    """A series' last values (the last task.window, or a season where that is longer) and their last date, as
+    `zoo.predict --file` reads them."""
 
     values: np.ndarray
     last_date: Optional[str] = None
@@ -248,6 +265,7 @@ class Task(BaseTask):
                                 "steps; use a shorter horizon or a larger share")
             arrays[name] = (x[: self.cfg.limit], y[: self.cfg.limit], origins[: self.cfg.limit])
         self.arrays = arrays
+        self.linear_weights, self.linear_bias = linear_autoregression(*arrays["train"][:2])
         splits = Splits(*(batched(tf.data.Dataset.from_tensor_slices(self.scaled(arrays[name][:2])),
                                   len(arrays[name][1]), batch_size, name == "train", self.seed)
                           for name in ("train", "val", "test")),
@@ -280,25 +298,57 @@ class Task(BaseTask):
         out = [predict(scaled[i:i + 256]) for i in range(0, len(scaled), 256)]
         return np.concatenate(out) * self.std + self.offsets(inputs)
 
-    def baselines(self) -> dict[str, np.ndarray]:
-        """Each baseline's forecasts for the test windows."""
-        from sklearn.linear_model import LinearRegression
-
-        x, _, origins = self.arrays["test"]
+    def seasonal_naive(self, histories: np.ndarray) -> np.ndarray:
+        """Each step's value one season (or more) before, from histories (n, at least season steps)."""
         steps = np.arange(self.cfg.horizon)
-        back = self.season * (steps // self.season + 1)  # the same step one season (or more) before the origin
-        linear = LinearRegression().fit(*self.arrays["train"][:2])
+        return histories[:, histories.shape[1] - self.season + steps % self.season]
+
+    def linear(self, windows: np.ndarray) -> np.ndarray:
+        """The linear autoregression (least squares on the training windows) on windows (n, window)."""
+        return windows @ self.linear_weights + self.linear_bias
+
+    @cached_property
+    def test_baselines(self) -> dict[str, np.ndarray]:
+        """Each baseline's forecasts for the test windows."""
+        x, _, origins = self.arrays["test"]
         return {"naive": np.repeat(x[:, -1:], self.cfg.horizon, axis=1),
-                "seasonal_naive": self.values[origins[:, None] + steps[None, :] - back[None, :]],
-                "linear": linear.predict(x),
+                "seasonal_naive": self.seasonal_naive(np.stack([self.values[o - self.season:o] for o in origins])),
+                "linear": self.linear(x),
                 "exponential_smoothing": exponential_smoothing(self.values, self.parts["train"][1], self.season,
-                                                               origins, self.cfg.horizon)}
+                                                               origins, self.cfg.horizon, self.cfg.refit_baseline)}
 
     def test_metrics(self, predict, splits, run_dir: Path) -> dict:
         x, y, _ = self.arrays["test"]
-        scores = errors(self.forecasts(predict, x), y, self.scale)
-        scores["baselines"] = {name: errors(forecast, y, self.scale) for name, forecast in self.baselines().items()}
+        forecasts = self.forecasts(predict, x)
+        scores = errors(forecasts, y, self.scale)
+        scores["baselines"] = {name: errors(forecast, y, self.scale) for name, forecast in self.test_baselines.items()}
+        self.plot_samples(forecasts, scores, run_dir / "samples.png")
         return scores
+
+    def plot_samples(self, forecasts: np.ndarray, scores: dict, path: Path) -> None:
+        """The middle test window (what was read, what came, the model's and the baselines' forecasts) beside
+        the MAE at each horizon step."""
+        from matplotlib.figure import Figure
+
+        x, y, origins = self.arrays["test"]
+        i = len(y) // 2
+        figure = Figure(figsize=(11, 3.2))
+        window, by_step = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+        after = np.arange(1, self.cfg.horizon + 1)
+        window.plot(np.arange(1 - self.cfg.window, 1), x[i], color="grey", label="the window")
+        window.plot(after, y[i], "k--", label="what came")
+        for name, forecast in self.test_baselines.items():
+            window.plot(after, forecast[i], lw=0.8, alpha=0.7, label=name)
+        window.plot(after, forecasts[i], color="crimson", lw=2, label="the model")
+        start = f" (origin {self.dates[origins[i]].date()})" if self.dates is not None else ""
+        window.set(title=f"test window {i}{start}", xlabel="steps after the window's last")
+        window.legend(fontsize=7, ncol=2)
+        for name, baseline in scores["baselines"].items():
+            by_step.plot(after, baseline["mae_by_step"], lw=0.8, alpha=0.7, label=name)
+        by_step.plot(after, scores["mae_by_step"], color="crimson", lw=2, label="the model")
+        by_step.set(title="MAE at each horizon step (test)", xlabel="horizon step")
+        figure.tight_layout()
+        figure.savefig(path, dpi=80)
 
     def extras(self) -> dict:
         first, end = self.parts["test"]
@@ -312,11 +362,14 @@ class Task(BaseTask):
 
     def state(self) -> dict:
         return {"mean": self.mean, "std": self.std, "scale": self.scale, "season": self.season,
-                "frequency": self.frequency}
+                "frequency": self.frequency, "linear_weights": self.linear_weights.tolist(),
+                "linear_bias": self.linear_bias.tolist()}
 
     def restore(self, state: dict) -> None:
         self.mean, self.std, self.scale, self.season = state["mean"], state["std"], state["scale"], state["season"]
         self.frequency = state["frequency"]
+        if "linear_weights" in state:  # runs saved before the answers carried the baselines have no linear AR
+            self.linear_weights, self.linear_bias = np.array(state["linear_weights"]), np.array(state["linear_bias"])
 
     def parse(self, text: str) -> History:
         """A CSV file with the training file's columns (for a packaged series: `value`, and `date` if it has
@@ -328,12 +381,15 @@ class Task(BaseTask):
         values, dates = read_csv(Path(text), column, date_column, self.frequency)
         if len(values) < self.cfg.window:
             raise DataError(f"{text} has {len(values)} values; the model reads task.window={self.cfg.window}")
-        return History(values[-self.cfg.window:], None if dates is None else str(dates[-1]))
+        return History(values[-max(self.cfg.window, self.season):], None if dates is None else str(dates[-1]))
 
     def answer(self, run, inputs: list, steps: bool = False) -> list[dict]:
+        """The next task.horizon values after each history (and their dates), with the baselines' forecasts
+        beside them: all four for a test window (as scored), and for a file the last value, the seasonal naive
+        (where the file holds a season) and the linear autoregression."""
         if not hasattr(self, "arrays") and any(isinstance(raw, Example) for raw in inputs):
             self.load(batch_size=256)  # the test windows again
-        histories, expected = [], []
+        histories, expected, baselines = [], [], []
         for raw in inputs:
             if isinstance(raw, Example):
                 x, y, origins = self.arrays["test"]
@@ -342,13 +398,17 @@ class Task(BaseTask):
                 last = str(self.dates[origins[raw.index] - 1]) if self.dates is not None else None
                 histories.append(History(x[raw.index], last))
                 expected.append(y[raw.index])
+                baselines.append({name: forecast[raw.index] for name, forecast in self.test_baselines.items()})
             else:
                 histories.append(raw)
                 expected.append(None)
-        predicted = self.forecasts(run.ids, np.stack([h.values for h in histories]))
+                baselines.append(self.history_baselines(raw.values))
+        windows = np.stack([h.values[-self.cfg.window:] for h in histories])
+        predicted = self.forecasts(run.ids, windows)
         answers = []
-        for history, values, right in zip(histories, predicted, expected):
-            answer = {"forecast": [round(float(v), 6) for v in values], "history": [float(v) for v in history.values]}
+        for history, values, right, baseline in zip(histories, predicted, expected, baselines):
+            answer = {"forecast": [round(float(v), 6) for v in values], "history": [float(v) for v in history.values],
+                      "baselines": {name: [round(float(v), 6) for v in forecast] for name, forecast in baseline.items()}}
             if history.last_date is not None and self.frequency:
                 dates = pd.date_range(pd.Timestamp(history.last_date), periods=len(values) + 1,
                                       freq=self.frequency)[1:]
@@ -356,11 +416,19 @@ class Task(BaseTask):
             if right is not None:
                 answer["expected"] = [float(v) for v in right]
             if steps:
-                scaled = self.model_input(history.values[None, :])
-                answer["steps"] = [{"token": f"t-{len(history.values) - i}", **trace}
-                                   for i, trace in enumerate(run.gate_trace(scaled))]
+                window = history.values[-self.cfg.window:]
+                answer["steps"] = [{"token": f"t-{len(window) - i}", **trace}
+                                   for i, trace in enumerate(run.gate_trace(self.model_input(window[None, :])))]
             answers.append(answer)
         return answers
+
+    def history_baselines(self, history: np.ndarray) -> dict[str, np.ndarray]:
+        forecasts = {"naive": np.repeat(history[-1], self.cfg.horizon)}
+        if len(history) >= self.season > 1:
+            forecasts["seasonal_naive"] = self.seasonal_naive(history[None, :])[0]
+        if hasattr(self, "linear_weights"):
+            forecasts["linear"] = self.linear(history[None, -self.cfg.window:])[0]
+        return forecasts
 
     def test_inputs(self, count: int) -> list[tuple]:
         _, y, _ = self.arrays["test"]

@@ -149,9 +149,23 @@ def test_predict_on_a_csv_gives_the_evaluations_forecast_for_the_same_window(sin
     assert from_file["dates"] == example["dates"] and from_file["dates"][0].startswith(
         str(pd.Timestamp("2000-01-01") + pd.Timedelta(days=int(start)))[:10])
     assert example["expected"] == pytest.approx(values[start:start + 8].tolist())
+    assert set(example["baselines"]) == set(forecast.BASELINES)  # a test window: the baselines as scored
+    for name, forecasts in trained.task.test_baselines.items():
+        assert example["baselines"][name] == pytest.approx(forecasts[3].tolist(), abs=1e-5)
+    for name in ("naive", "seasonal_naive", "linear"):  # a file: those its history (and the run folder) hold
+        assert from_file["baselines"][name] == pytest.approx(example["baselines"][name], abs=1e-4)
     history.iloc[-10:].to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(DataError, match="has 10 values; the model reads task.window=24"):
         trained.predict([str(tmp_path / "short.csv")])
+
+
+def test_the_report_shows_each_runs_test_window_and_error_by_step(sine_run, tmp_path):
+    import base64
+
+    shown = sine_run[0] / "samples.png"
+    assert shown.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert compare.main([str(sine_run[0]), "--format", "html", "--out", str(tmp_path / "report.html")]) == 0
+    assert base64.b64encode(shown.read_bytes()).decode() in (tmp_path / "report.html").read_text()
 
 
 @pytest.mark.skipif(missing() is not None, reason=missing() or "")
@@ -220,7 +234,7 @@ def test_each_baseline_forecasts_from_the_steps_before_its_origin_only(tmp_path)
     task = task_of(tmp_path)
     task.load(batch_size=16)
     x, y, origins = task.arrays["test"]
-    baselines = task.baselines()
+    baselines = task.test_baselines
     assert all(forecast_.shape == y.shape for forecast_ in baselines.values())
     np.testing.assert_array_equal(baselines["naive"][:, 0], x[:, -1])
     np.testing.assert_array_equal(baselines["seasonal_naive"][3], values[origins[3] - 24:origins[3] - 16])
@@ -233,6 +247,23 @@ def test_each_baseline_forecasts_from_the_steps_before_its_origin_only(tmp_path)
         smoothing_level=fitted["smoothing_level"], smoothing_trend=fitted["smoothing_trend"],
         smoothing_seasonal=fitted["smoothing_seasonal"], optimized=False)
     np.testing.assert_allclose(smoothed, cut.forecast(8), rtol=1e-6)
+
+
+def test_a_refitted_baseline_is_fitted_on_the_steps_before_each_origin_and_scored_per_step(tmp_path):
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    values = write_sine(tmp_path, steps=600)
+    task = task_of(tmp_path, refit_baseline=True, limit=6)
+    task.load(batch_size=16)
+    _, y, origins = task.arrays["test"]
+    refitted = task.test_baselines["exponential_smoothing"]
+    for i in (0, 5):
+        alone = ExponentialSmoothing(values[:origins[i]], trend="add", seasonal="add", seasonal_periods=24,
+                                     initialization_method="estimated").fit()
+        np.testing.assert_allclose(refitted[i], alone.forecast(8), rtol=1e-6)
+    scores = forecast.errors(refitted, y, task.scale)
+    by_hand = [100 * np.mean(np.abs(refitted[:, h] - y[:, h]) / np.abs(y[:, h])) for h in range(8)]
+    assert scores["mape_by_step"] == pytest.approx(by_hand)
 
 
 def test_window_scaling_reads_changes_from_the_last_value(tmp_path):

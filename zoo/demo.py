@@ -59,7 +59,8 @@ def probability_chart(runs, outputs):
 
 
 def forecast_chart(runs, outputs):
-    """The window read, each run's forecast after it and, for a test window, what came (forecast tasks)."""
+    """The window read, each run's forecast after it, the baselines' (thin) and, for a test window, what came
+    (forecast tasks)."""
     import matplotlib.pyplot as plt
 
     if "forecast" not in outputs[0]:
@@ -70,6 +71,8 @@ def forecast_chart(runs, outputs):
     after = range(1, len(outputs[0]["forecast"]) + 1)
     if "expected" in outputs[0]:
         ax.plot(after, outputs[0]["expected"], "k--", label="what came")
+    for name, forecast in outputs[0].get("baselines", {}).items():
+        ax.plot(after, forecast, lw=0.8, alpha=0.6, label=name)
     for run, output in zip(runs, outputs):
         ax.plot(after, output["forecast"], marker=".", label=run.name)
     ax.axvline(0.5, color="grey", lw=0.5)
