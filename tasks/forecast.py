@@ -22,8 +22,8 @@ the same test windows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -351,9 +351,15 @@ class Task(BaseTask):
         figure.savefig(path, dpi=80)
 
     def extras(self) -> dict:
+        """The series and its split; the window as the distance `zoo.diagnose long-dependency` plots against,
+        with the linear autoregression on the same window as its baseline."""
         first, end = self.parts["test"]
+        _, y, _ = self.arrays["test"]
         described = {"series": self.cfg.series.name, "season": self.season, "filled_values": self.filled,
-                     "mase_scale": self.scale, "test_steps": end - first}
+                     "mase_scale": self.scale, "test_steps": end - first,
+                     "distance": self.cfg.window, "distance_label": "task.window (steps read)",
+                     "baseline_mase": errors(self.test_baselines["linear"], y, self.scale)["mase"],
+                     "baseline_label": "linear AR on the same window"}
         if self.dates is not None:
             described["test_from"] = str(self.dates[first])
         return described
@@ -408,7 +414,8 @@ class Task(BaseTask):
         answers = []
         for history, values, right, baseline in zip(histories, predicted, expected, baselines):
             answer = {"forecast": [round(float(v), 6) for v in values], "history": [float(v) for v in history.values],
-                      "baselines": {name: [round(float(v), 6) for v in forecast] for name, forecast in baseline.items()}}
+                      "baselines": {name: [round(float(v), 6) for v in forecast]
+                                    for name, forecast in baseline.items()}}
             if history.last_date is not None and self.frequency:
                 dates = pd.date_range(pd.Timestamp(history.last_date), periods=len(values) + 1,
                                       freq=self.frequency)[1:]

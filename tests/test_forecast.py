@@ -159,6 +159,17 @@ def test_predict_on_a_csv_gives_the_evaluations_forecast_for_the_same_window(sin
         trained.predict([str(tmp_path / "short.csv")])
 
 
+def test_the_window_is_the_distance_diagnose_plots_against_with_the_linear_ar_as_baseline(sine_run):
+    from zoo import diagnose
+
+    record = json.loads((sine_run[0] / "metrics.json").read_text())
+    assert record["distance"] == 24 and record["baseline_mase"] == record["test"]["baselines"]["linear"]["mase"]
+    assert diagnose.main(["long-dependency", str(sine_run[0])]) == 0
+    table = (sine_run[0] / "long_dependency.md").read_text()
+    assert "task.window (steps read)" in table and "| cell | T=24 |" in table
+    assert f"| linear AR on the same window | {record['baseline_mase']:.4g} |" in table
+
+
 def test_the_report_shows_each_runs_test_window_and_error_by_step(sine_run, tmp_path):
     import base64
 

@@ -11,9 +11,10 @@ of the built layer, and exits non-zero if any differ.
 the norm of the loss's gradient with respect to every hidden state h_t, for the same test batch, untrained
 and trained; it writes gradient_flow.json and gradient_flow.png (one line per cell) to DIR.
 
-`long-dependency` reads a sweep over `task.length` (e.g. `experiment=long_dependency`) and writes
-long_dependency.md (test metric per cell and T, with the memoryless baseline) and long_dependency.png (metric
-against T, one line per cell) into the sweep folder.
+`long-dependency` reads a sweep over a distance (memory's `task.length`, e.g. `experiment=long_dependency`;
+video's `task.gap`; forecast's `task.window`, `experiment=forecast_window`) and writes long_dependency.md (test
+metric per cell and distance, with the task's baseline) and long_dependency.png (metric against the distance,
+one line per cell) into the sweep folder.
 """
 from __future__ import annotations
 
@@ -118,9 +119,10 @@ def plot_gradient_flow(result: dict, path: Path) -> None:
 
 
 def long_dependency_table(sweep_dir: Path) -> dict:
-    """The test metric's name, the memoryless baseline per distance T (memory's task.length, video's task.gap)
-    and {cell: {T: test metric}}, from the sweep's finished runs."""
+    """The test metric's name, the baseline per distance T (memory's task.length, video's task.gap, forecast's
+    task.window), what both are, and {cell: {T: test metric}}, from the sweep's finished runs."""
     results, baselines, metric = {}, {}, None
+    labels = {"distance": "T (steps between the information and the answer)", "baseline": "memoryless baseline"}
     for record in load_runs([sweep_dir]):
         if record.get("status") != "ok" or f"baseline_{record['primary_metric']}" not in record:
             continue
@@ -129,30 +131,31 @@ def long_dependency_table(sweep_dir: Path) -> dict:
         metric = record["primary_metric"]
         results.setdefault(record["cell"], {})[distance] = record["test"][metric]
         baselines[distance] = record[f"baseline_{metric}"]
+        labels = {name: record.get(f"{name}_label", label) for name, label in labels.items()}
     if not results:
-        raise ZooError(f"no finished task=memory or task=video runs below {sweep_dir}")
-    return {"metric": metric, "baseline": baselines, "cells": results}
+        raise ZooError(f"no finished task=memory, video or forecast runs below {sweep_dir}")
+    return {"metric": metric, "baseline": baselines, "cells": results, "labels": labels}
 
 
 def long_dependency_command(args) -> int:
     table = long_dependency_table(args.sweep)
-    lengths, metric = sorted(table["baseline"]), table["metric"]
+    lengths, metric, labels = sorted(table["baseline"]), table["metric"], table["labels"]
     lines = [f"| cell | {' | '.join(f'T={t}' for t in lengths)} |", "|---" * (len(lengths) + 1) + "|"]
     for cell, by_length in sorted(table["cells"].items()):
         values = [f"{by_length[t]:.4g}" if t in by_length else "" for t in lengths]
         lines.append(f"| {cell} | " + " | ".join(values) + " |")
-    lines.append("| memoryless baseline | " + " | ".join(f"{table['baseline'][t]:.4g}" for t in lengths) + " |")
-    text = f"test {metric} against the distance T\n\n" + "\n".join(lines) + "\n"
+    lines.append(f"| {labels['baseline']} | " + " | ".join(f"{table['baseline'][t]:.4g}" for t in lengths) + " |")
+    text = f"test {metric} against the distance T: {labels['distance']}\n\n" + "\n".join(lines) + "\n"
     (args.sweep / "long_dependency.md").write_text(text)
     (args.sweep / "long_dependency.json").write_text(json.dumps(table, indent=2) + "\n")
 
     figure, ax = plt.subplots(figsize=(6, 4))
     for cell, by_length in sorted(table["cells"].items()):
         ax.plot(sorted(by_length), [by_length[t] for t in sorted(by_length)], marker="o", label=cell)
-    ax.plot(lengths, [table["baseline"][t] for t in lengths], "k--", label="memoryless baseline")
+    ax.plot(lengths, [table["baseline"][t] for t in lengths], "k--", label=labels["baseline"])
     if metric == "mse":
         ax.set_yscale("log")
-    ax.set_xlabel("T (steps between the information and the answer)")
+    ax.set_xlabel(labels["distance"])
     ax.set_ylabel(f"test {metric}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
