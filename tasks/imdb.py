@@ -19,13 +19,10 @@ import numpy as np
 
 from zoo.data import Source, locate, text_lines
 from zoo.errors import DataError
-from zoo.lazy import lazy_import
-from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
-from zoo.task import Task as BaseTask
-from zoo.validation import require_fractions, require_positive
+from zoo.task import InputForm, seeded_split
 
-keras = lazy_import("keras")
-tf = lazy_import("tensorflow")
+from . import text
+
 
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCES = [
@@ -37,26 +34,18 @@ SOURCES = [
 ]
 WHERE_TO_GET = f"download {URL} into the data dir"
 LABELS = ["negative", "positive"]
-OTHER_PUNCTUATION = r'["#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'  # Keras's standardization less "!" and "?"
 REVIEW = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_\d+\.txt$")
 MOVIE_LIST = re.compile(r"(?:^|/)aclImdb/(train|test)/urls_(pos|neg)\.txt$")  # line n: the movie of review n
 MOVIE = re.compile(r"/title/(tt\d+)/")
 
 
 @dataclass
-class Config(TaskConfig):
+class Config(text.Reading):
     name: str = "imdb"
-    topology: str = "many_to_one"
     vocabulary_size: int = 10000  # most frequent training words kept; the rest share one OOV id
-    max_length: int = 400  # words kept from the start of each review
-    val_fraction: float = 0.1  # seeded share of the official train set held out for validation
-    marks: bool = False  # keep "!" and "?" as words of their own (all other punctuation is dropped)
+    standardize: text.Standardize = text.Standardize.ascii
+    baseline: text.Baseline = text.Baseline.words
     val_by_movie: bool = False  # validation holds whole movies (val_fraction of the reviews), as test does
-
-    def __post_init__(self):
-        super().__post_init__()
-        require_positive("task", self, "vocabulary_size", "max_length")
-        require_fractions("task", self, "val_fraction")
 
 
 def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int], list]]:
@@ -109,23 +98,14 @@ def movie_split(movies: list, seed: int, limit, val: float) -> dict[str, np.ndar
             for name in ("val", "train")}
 
 
-def words_and_marks(texts: tf.Tensor) -> tf.Tensor:
-    """Keras's standardization (lower-cased, punctuation dropped), but "!" and "?" kept as words of their own."""
-    spaced = tf.strings.regex_replace(tf.strings.lower(texts), "([!?])", r" \1 ")
-    return tf.strings.regex_replace(spaced, OTHER_PUNCTUATION, "")
-
-
-class Task(BaseTask):
-    inputs = "tokens"
-    outputs = "class"
-    unknown_id = 1
+class Task(text.Task):
     form = InputForm(help="a review's text -> label, its probability and each label's",
                      placeholder="It was not great, but I recommend it.")
     # the preset's words and pairs: saved, restored and exported as trained
     smoke_test = ("task.marks=true", "model.bigram_buckets=1000", "model.bigram_dropout=0.5")
     target = 0.87  # validation accuracy; the foundation's goal for a GRU in 10 minutes
 
-    def load(self, batch_size: int):
+    def read(self) -> dict[str, tuple[list[str], list[str]]]:
         path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
         reviews = read_reviews(path)
         texts, labels, movies = reviews["train"]
@@ -133,71 +113,19 @@ class Task(BaseTask):
             if None in movies:
                 raise DataError(f"{path} has no train/urls_pos.txt and urls_neg.txt naming every review's movie, "
                                 "which task.val_by_movie needs")
-            split = movie_split(movies, self.seed, self.cfg.limit, val=self.cfg.val_fraction)
+            split = movie_split(movies, self.seed, None, val=self.cfg.val_fraction)
         else:
-            split = seeded_split(len(labels), self.seed, self.cfg.limit, val=self.cfg.val_fraction)
-        texts, labels = np.array(texts), np.array(labels)
-        parts = {name: (texts[idx], labels[idx]) for name, idx in split.items()}
-        texts, labels = (np.array(v) for v in reviews["test"][:2])
-        test = seeded_split(len(labels), self.seed, self.cfg.limit)["train"]  # a seeded order, so limit is random
-        parts["test"] = (texts[test], labels[test])
+            split = seeded_split(len(labels), self.seed, None, val=self.cfg.val_fraction)
+        parts = {name: ([texts[i] for i in indices], [LABELS[labels[i]] for i in indices])
+                 for name, indices in split.items()}
+        texts, labels, _ = reviews["test"]
+        test = seeded_split(len(labels), self.seed, None)["train"]  # a seeded order, so limit is random
+        parts["test"] = ([texts[i] for i in test], [LABELS[labels[i]] for i in test])
+        self.skipped_rows = 0
+        return parts
 
-        self.vectorize = self.vectorizer(max_tokens=self.cfg.vocabulary_size)
-        self.vectorize.adapt(tf.data.Dataset.from_tensor_slices(parts["train"][0]).batch(1024))
-        self.test_reviews = parts["test"]
+    def label_order(self, labels: list[str]) -> tuple[list[str], list[str]]:
+        return LABELS, LABELS
 
-        def dataset(name: str) -> tf.data.Dataset:
-            texts, labels = parts[name]
-            examples = tf.data.Dataset.from_tensor_slices((texts, labels)).map(
-                lambda text, label: (self.token_ids(text), label), tf.data.AUTOTUNE)
-            return batched(examples, len(labels), batch_size, name == "train", self.seed, self.cfg.max_length)
-
-        spec = self.make_spec(input_size=self.vectorize.vocabulary_size(), output_size=2)
-        return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
-                            sizes={name: len(y) for name, (_, y) in parts.items()})
-
-    def token_ids(self, texts: tf.Tensor) -> tf.Tensor:
-        """A review's (or a batch's, ragged) word ids: lower-cased, without punctuation (with task.marks, "!" and
-        "?" are words), cut at max_length."""
-        return self.vectorize(texts)[..., : self.cfg.max_length]
-
-    def state(self) -> dict:
-        return {"vocabulary": [str(word) for word in self.vectorize.get_vocabulary()]}
-
-    def restore(self, state: dict) -> None:
-        self.vectorize = self.vectorizer(vocabulary=state["vocabulary"])
-
-    def vectorizer(self, **kwargs) -> keras.layers.TextVectorization:
-        standardize = words_and_marks if self.cfg.marks else "lower_and_strip_punctuation"
-        return keras.layers.TextVectorization(standardize=standardize, ragged=True, **kwargs)
-
-    def answer(self, run, reviews: list[str], steps: bool = False) -> list[dict]:
-        ids = [review or [1] for review in self.token_ids(tf.constant(reviews)).to_list()]  # nothing known: [UNK]
-        probabilities = np.zeros((len(reviews), len(LABELS)))
-        for batch in by_length(ids):
-            probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] for i in batch],
-                                                                               padding="post"))
-        answers = [class_answer(LABELS, p) for p in probabilities]
-        if steps:  # the probabilities after each word: the answer to every prefix of the review
-            vocabulary = self.vectorize.get_vocabulary()
-            for answer, review in zip(answers, ids):
-                after = run.probabilities(keras.utils.pad_sequences([review[:n] for n in range(1, len(review) + 1)],
-                                                                    padding="post"))
-                answer["steps"] = [{"token": str(vocabulary[i]), "probabilities": dict(zip(LABELS, map(float, p))),
-                                    **trace} for i, p, trace in zip(review, after, run.gate_trace(np.array([review])))]
-        return answers
-
-    def serving(self, run):
-        """A SavedModel endpoint (zoo.export): review strings -> label, probability, probabilities."""
-
-        def serve(reviews):
-            ids = self.token_ids(reviews)
-            dense = tf.pad(ids.to_tensor(), [[0, 0], [0, 1]])  # one more padding step: never zero steps wide
-            empty = (ids.row_lengths() == 0)[:, None] & (tf.range(tf.shape(dense)[1]) == 0)[None, :]
-            return class_outputs(run.model(tf.where(empty, tf.ones_like(dense), dense)), LABELS)  # as `answer`
-
-        return serve, [tf.TensorSpec([None], tf.string, name="reviews")], [self.vectorize]
-
-    def test_inputs(self, count: int) -> list[tuple]:
-        texts, labels = self.test_reviews
-        return [(str(text), LABELS[label]) for text, label in zip(texts[:count], labels[:count])]
+    def saved_labels(self) -> list[str]:
+        return LABELS  # runs saved before predictor.json kept the labels

@@ -65,7 +65,7 @@ def test_imdb_marks_are_words_of_their_own():
         task = imdb.Task(imdb.Config(marks=marks), DATA, seed=0)
         task.load(batch_size=16)
         vocabulary = task.vectorize.get_vocabulary()
-        return [vocabulary[i] for i in task.token_ids(["Bad!! Why, oh WHY? 1/10"]).to_list()[0]]
+        return [vocabulary[i] for i in task.token_ids(["Bad!! Why, oh WHY? 1/10"])[0]]
 
     assert words(marks=False) == ["bad", "why", "oh", "why", "110"]
     assert words(marks=True) == ["bad", "!", "!", "why", "oh", "why", "?", "110"]
