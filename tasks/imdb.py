@@ -23,7 +23,6 @@ from zoo.task import InputForm, seeded_split
 
 from . import text
 
-
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 SOURCES = [
     Source("aclImdb_v1.tar.gz", sha256="c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe", url=URL),
@@ -72,9 +71,9 @@ def read_reviews(path: Path) -> dict[str, tuple[list[str], list[int], list]]:
     except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as e:
         raise DataError(f"{path} is unreadable or truncated: {e}") from None
     splits = {"train": ([], [], []), "test": ([], [], [])}
-    for split, sentiment, number, text in found:
+    for split, sentiment, number, review in found:
         movies = movie_lists.get((split, sentiment), [])
-        for part, value in zip(splits[split], (text, int(sentiment == "pos"),
+        for part, value in zip(splits[split], (review, int(sentiment == "pos"),
                                                movies[number] if number < len(movies) else None)):
             part.append(value)
     for split, (_, labels, _) in splits.items():

@@ -35,7 +35,7 @@ from typing import Optional
 
 import numpy as np
 
-from zoo.data import Source, locate
+from zoo.data import Source, learn_pieces, locate
 from zoo.errors import DataError
 from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
@@ -232,13 +232,14 @@ class Task(BaseTask):
 
     def fit_tokenizer(self, texts: list[str]) -> None:
         if self.cfg.tokens == Tokens.subwords:
-            self.pieces = learn_pieces(texts, self.cfg.vocabulary_size, self.seed)
+            self.pieces = sentencepiece.SentencePieceProcessor(
+                model_proto=learn_pieces(texts, self.cfg.vocabulary_size, pad=0, unknown=self.unknown_id))
         else:
             self.vectorize = self.vectorizer(max_tokens=self.cfg.vocabulary_size)
             self.vectorize.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(1024))
 
     def vocabulary_size(self) -> int:
-        return self.pieces.vocabulary_size() if self.cfg.tokens == Tokens.subwords else \
+        return self.pieces.get_piece_size() if self.cfg.tokens == Tokens.subwords else \
             self.vectorize.vocabulary_size()
 
     def normalized(self, texts: list[str]) -> list[str]:
@@ -255,14 +256,16 @@ class Task(BaseTask):
         """The texts' token ids as a dataset of variable-length sequences (words and chars: made in TensorFlow)."""
         if self.cfg.tokens == Tokens.subwords:
             ids = self.token_ids(texts)
-            flat = np.fromiter((i for text in ids for i in text), dtype="int64")
-            return tf.data.Dataset.from_tensor_slices(tf.RaggedTensor.from_row_lengths(flat, [len(i) for i in ids]))
+            flat = tf.constant(np.fromiter((i for text in ids for i in text), dtype="int64"))
+            lengths = np.array([len(i) for i in ids], dtype="int64")
+            return tf.data.Dataset.from_tensor_slices((np.cumsum(lengths) - lengths, lengths)).map(
+                lambda start, length: flat[start:start + length])
         return tf.data.Dataset.from_tensor_slices(texts).map(lambda text: self.vectorize(text)[: self.cfg.max_length],
                                                              tf.data.AUTOTUNE)
 
     def token_names(self, ids: list[int]) -> list[str]:
         if self.cfg.tokens == Tokens.subwords:
-            return [self.pieces.piece(i) for i in ids]
+            return [self.pieces.id_to_piece(i) for i in ids]
         vocabulary = self.vectorize.get_vocabulary()
         return [str(vocabulary[i]) for i in ids]
 
@@ -328,7 +331,7 @@ class Task(BaseTask):
 
     def state(self) -> dict:
         if self.cfg.tokens == Tokens.subwords:
-            tokens = {"pieces": base64.b64encode(self.pieces.serialized_model_proto()).decode()}
+            tokens = {"pieces": base64.b64encode(self.pieces.serialized_model_proto()).decode("ascii")}
         else:
             tokens = {"vocabulary": [str(word) for word in self.vectorize.get_vocabulary()]}
         return {**tokens, "labels": self.labels}
@@ -336,7 +339,7 @@ class Task(BaseTask):
     def restore(self, state: dict) -> None:
         self.labels = state.get("labels") or self.saved_labels()
         if "pieces" in state:
-            self.pieces = Pieces(base64.b64decode(state["pieces"]))
+            self.pieces = sentencepiece.SentencePieceProcessor(model_proto=base64.b64decode(state["pieces"]))
         else:
             self.vectorize = self.vectorizer(vocabulary=state["vocabulary"])
 
@@ -376,34 +379,3 @@ class Task(BaseTask):
     def test_inputs(self, count: int) -> list[tuple]:
         texts, labels = self.test_texts
         return [(str(text), self.labels[label]) for text, label in zip(texts[:count], labels[:count])]
-
-
-class Pieces:
-    """A SentencePiece unigram model, with 0 kept for padding: piece i is id i + 1."""
-
-    def __init__(self, model: bytes):
-        self.processor = sentencepiece.SentencePieceProcessor(model_proto=model)
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        return [[i + 1 for i in ids] for ids in self.processor.encode(texts)]
-
-    def piece(self, i: int) -> str:
-        return self.processor.id_to_piece(i - 1)
-
-    def vocabulary_size(self) -> int:
-        return self.processor.get_piece_size() + 1
-
-    def serialized_model_proto(self) -> bytes:
-        return self.processor.serialized_model_proto()
-
-
-def learn_pieces(texts: list[str], size: int, seed: int) -> Pieces:
-    """SentencePiece unigram pieces learned on the training texts only (unknown pieces: id 1)."""
-    import io
-
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=model, vocab_size=size, model_type="unigram",
-        character_coverage=0.9995, unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, input_sentence_size=200000,
-        shuffle_input_sentence=True, random_seed=seed, hard_vocab_limit=False, minloglevel=2)
-    return Pieces(model.getvalue())

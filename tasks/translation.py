@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import json
 import re
 import zipfile
@@ -30,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from zoo.data import Source, locate, open_text, text_lines
+from zoo.data import Source, learn_pieces, locate, open_text, text_lines
 from zoo.errors import DataError, ZooError
 from zoo.lazy import lazy_import
 from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, seeded_split
@@ -206,12 +205,7 @@ class PieceVocabulary:
 
     @classmethod
     def learn(cls, sentences: list[str], cfg: Config) -> "PieceVocabulary":
-        model = io.BytesIO()
-        sentencepiece.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences), model_writer=model, vocab_size=cfg.subword_vocabulary,
-            hard_vocab_limit=False, model_type="unigram", character_coverage=1.0, num_threads=1,
-            pad_id=PAD, bos_id=START, eos_id=END, unk_id=UNKNOWN, minloglevel=2)
-        return cls(model.getvalue())
+        return cls(learn_pieces(sentences, cfg.subword_vocabulary, PAD, UNKNOWN, START, END))
 
     def __len__(self) -> int:
         return self.processor.get_piece_size()

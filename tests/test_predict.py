@@ -177,7 +177,7 @@ print(json.dumps({name: tensor.numpy().tolist() for name, tensor in served.items
 """
 
 
-@pytest.mark.parametrize("task", ["imdb", "bp", "pos"])
+@pytest.mark.parametrize("task", ["imdb", "text", "bp", "pos"])
 def test_the_exported_saved_model_answers_raw_input_as_predict_does(trained, task, zoo_cli, tmp_path):
     run_dir = trained(task)
     export.export(run_dir, tmp_path / "saved")

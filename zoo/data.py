@@ -31,6 +31,22 @@ def text_lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def learn_pieces(texts: list[str], size: int, pad: int, unknown: int, start: int = -1, end: int = -1) -> bytes:
+    """A SentencePiece unigram model (Kudo 2018) of about `size` pieces learned on `texts` (a training split
+    only), serialized; the special pieces at the ids given (-1: none). Single-threaded, so it is the same
+    model every time."""
+    import io
+
+    import sentencepiece
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts), model_writer=model, vocab_size=size, hard_vocab_limit=False,
+        model_type="unigram", character_coverage=1.0, num_threads=1, pad_id=pad, bos_id=start, eos_id=end,
+        unk_id=unknown, minloglevel=2)
+    return model.getvalue()
+
+
 def open_text(path: Path):
     """A UTF-8 text file for reading, gunzipped on the fly when its name ends in .gz."""
     return (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8")
