@@ -1,12 +1,13 @@
 """Part-of-speech tagging (synced many-to-many): every word of a sentence gets its tag (task=video is the
 other synced tagger: a label for every frame of a clip).
 
-Universal Dependencies English-EWT r2.16 (official train / dev / test), parsed with `conllu`; the tag is UPOS
-or XPOS (`task.tagset`). Multiword-token ranges and empty nodes are skipped. Words seen fewer than
-`task.min_count` times in train share one out-of-vocabulary id, so the model learns what to do with unknown
-words from the rare training words. With `task.chars` (default), every word also comes as its characters,
-which a small per-word character RNN encodes (the model part is `zoo.topologies.CharacterEncoder`), as in
-Plank et al. 2016 ("bilty").
+Universal Dependencies English-EWT r2.16 (official train / dev / test) by default, or any CoNLL-U files
+(`task.train_file`, `task.test_file`, and `task.dev_file` or else a seeded `task.val_fraction` of train: any UD
+treebank is a pos run from paths alone), parsed with `conllu`; the tag is UPOS or XPOS (`task.tagset`).
+Multiword-token ranges and empty nodes are skipped. Words seen fewer than `task.min_count` times in train share
+one out-of-vocabulary id, so the model learns what to do with unknown words from the rare training words. With
+`task.chars` (default), every word also comes as its characters, which a small per-word character RNN encodes
+(the model part is `zoo.topologies.CharacterEncoder`), as in Plank et al. 2016 ("bilty").
 """
 from __future__ import annotations
 
@@ -15,16 +16,17 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import conllu
 import numpy as np
 
-from zoo.data import Source, locate, open_text
+from zoo.data import Source, find_file, locate, open_text
 from zoo.errors import DataError, ZooError
 from zoo.lazy import lazy_import
-from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, real_steps
+from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, real_steps, seeded_split
 from zoo.task import Task as BaseTask
-from zoo.validation import require_positive
+from zoo.validation import require_fractions, require_positive
 
 keras = lazy_import("keras")
 tf = lazy_import("tensorflow")
@@ -54,10 +56,18 @@ class Config(TaskConfig):
     min_count: int = 2  # training words seen fewer times map to the out-of-vocabulary id
     chars: bool = True  # also give each word's characters to the model
     word_chars: int = 16  # longer words keep their first and last word_chars/2 characters
+    train_file: Optional[str] = None  # CoNLL-U files of another treebank (relative to paths.data_dir or absolute)
+    dev_file: Optional[str] = None  # else validation is a seeded val_fraction of the train file's sentences
+    test_file: Optional[str] = None
+    val_fraction: float = 0.1
 
     def __post_init__(self):
         super().__post_init__()
         require_positive("task", self, "min_count", "word_chars")
+        require_fractions("task", self, "val_fraction")
+        if (self.train_file is None) != (self.test_file is None) or (self.dev_file and not self.train_file):
+            raise DataError("task.train_file and task.test_file go together (task.dev_file optional, with them): "
+                            "CoNLL-U files of one treebank")
 
 
 def sources(split: str) -> list[Source]:
@@ -91,11 +101,24 @@ class Task(BaseTask):
                      placeholder="The old man the boats .")
     target = 0.946  # UPOS accuracy of bilty's tagger without pretrained embeddings
 
+    def read(self) -> dict[str, list[tuple[list[str], list[str]]]]:
+        """The sentences of train, val and test: English-EWT's, or those of the files the settings name."""
+        tagset, cfg = self.cfg.tagset.name, self.cfg
+        if cfg.train_file is None:
+            where = {split: locate(self.data_dir, sources(split), WHERE_TO_GET.format(split=split))[0]
+                     for split in ("train", "dev", "test")}
+            return {"train": read_conllu(where["train"], tagset), "val": read_conllu(where["dev"], tagset),
+                    "test": read_conllu(where["test"], tagset)}
+        files = {name: read_conllu(find_file(self.data_dir, file, f"task.{name}_file"), tagset)
+                 for name, file in (("train", cfg.train_file), ("dev", cfg.dev_file), ("test", cfg.test_file)) if file}
+        if "dev" in files:
+            return {"train": files["train"], "val": files["dev"], "test": files["test"]}
+        split = seeded_split(len(files["train"]), self.seed, None, val=cfg.val_fraction)
+        return {**{name: [files["train"][i] for i in indices] for name, indices in split.items()},
+                "test": files["test"]}
+
     def load(self, batch_size: int):
-        splits = {}
-        for name, split in (("train", "train"), ("val", "dev"), ("test", "test")):
-            path, _ = locate(self.data_dir, sources(split), WHERE_TO_GET.format(split=split))
-            splits[name] = read_conllu(path, self.cfg.tagset.name)[: self.cfg.limit]
+        splits = {name: sentences[: self.cfg.limit] for name, sentences in self.read().items()}
 
         train_words = [word for words, _ in splits["train"] for word in words]
         counts = Counter(train_words)
@@ -103,6 +126,8 @@ class Task(BaseTask):
                       "chars": ["", "[UNK]"] + sorted({c for word in train_words for c in word}),
                       "tags": [""] + sorted({tag for _, tags in splits["train"] for tag in tags})})
         self.test_sentences = splits["test"]
+        test_words = [word for words, _ in splits["test"] for word in words]
+        self.unknown_share = float(np.mean([word not in self.ids for word in test_words]))
         max_length = max(len(words) for part in splits.values() for words, _ in part)
 
         def dataset(name: str) -> tf.data.Dataset:
@@ -121,6 +146,9 @@ class Task(BaseTask):
                               char_size=len(self.chars) if self.cfg.chars else None)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
                             sizes={name: len(part) for name, part in splits.items()})
+
+    def extras(self) -> dict:
+        return {"test_unknown_words": self.unknown_share}  # the share of test words outside the vocabulary
 
     def state(self) -> dict:
         return {"words": self.words, "chars": self.chars, "tags": self.tags}

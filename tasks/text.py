@@ -24,9 +24,6 @@ character 1-3-grams (`task.baseline`) and a logistic regression (`baseline_accur
 from __future__ import annotations
 
 import base64
-import csv
-import gzip
-import json
 import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
@@ -35,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from zoo.data import Source, learn_pieces, locate
+from zoo.data import Source, find_file, learn_pieces, read_table
 from zoo.errors import DataError
 from zoo.lazy import lazy_import
 from zoo.task import InputForm, Splits, TaskConfig, batched, by_length, class_answer, class_outputs, seeded_split
@@ -43,7 +40,6 @@ from zoo.task import Task as BaseTask
 from zoo.validation import require_fractions, require_positive
 
 keras = lazy_import("keras")
-pd = lazy_import("pandas")
 sentencepiece = lazy_import("sentencepiece")
 tf = lazy_import("tensorflow")
 
@@ -113,51 +109,6 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def resolve(data_dir: Path, name: str, setting: str) -> Path:
-    """The file a task.*_file setting names: absolute, under the data dir, or a known file found or fetched."""
-    if name in KNOWN_FILES:
-        return locate(data_dir, KNOWN_FILES[name], f"see docs/data.md for {name}")[0]
-    path = Path(name) if Path(name).is_absolute() else Path(data_dir) / name
-    if not path.is_file():
-        raise DataError(f"{setting} {path} does not exist")
-    return path
-
-
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """The named columns of a CSV, TSV or JSON Lines file as strings, exactly as written (no NA guessing); every
-    way it cannot be read as one line."""
-    kind = path.name.removesuffix(".gz").rsplit(".", 1)[-1].lower()
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            if kind in ("jsonl", "json"):
-                rows = [json.loads(line) for line in f if line.strip()]
-                table = pd.DataFrame(rows, dtype=object)
-                if rows and not all(isinstance(row, dict) for row in rows):
-                    raise DataError(f"{path}: every line of a JSON Lines file must be an object")
-            elif kind in ("csv", "tsv", "txt"):
-                table = pd.read_csv(f, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                    quoting=csv.QUOTE_MINIMAL if kind == "csv" else csv.QUOTE_NONE)
-            else:
-                raise DataError(f"{path}: not a .csv, .tsv, .txt (tab-separated) or .jsonl file")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path} is not JSON Lines: {e}") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty") from None
-    except pd.errors.ParserError as e:
-        raise DataError(f"{path} has rows with the wrong number of columns: {str(e).strip().splitlines()[-1]}") \
-            from None
-    except (OSError, EOFError) as e:
-        raise DataError(f"{path} is unreadable: {e}") from None
-    if table.empty:
-        raise DataError(f"{path} has no rows")
-    if missing := [c for c in columns if c not in table.columns]:
-        raise DataError(f"{path} has no column {missing[0]!r}; its columns: {', '.join(map(str, table.columns))}")
-    return table[columns].astype(str).where(table[columns].notna(), "")
-
-
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "class"
@@ -177,7 +128,7 @@ class Task(BaseTask):
             raise DataError("task=text reads task.train_file (CSV, TSV or JSON Lines; and task.test_file, "
                             "task.text_column, task.label_column): give at least the first")
         columns = [cfg.text_column, cfg.label_column]
-        files = {name: read_table(resolve(self.data_dir, file, f"task.{name}_file"), columns)
+        files = {name: read_table(find_file(self.data_dir, file, f"task.{name}_file", KNOWN_FILES), columns)
                  for name, file in (("train", cfg.train_file), ("dev", cfg.dev_file), ("test", cfg.test_file))
                  if file is not None}
         self.skipped_rows = 0

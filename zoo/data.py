@@ -1,8 +1,10 @@
 """Finding dataset files under the data dir, checking them, and downloading them when allowed."""
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import json
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -118,3 +120,51 @@ def locate(data_dir: Path, sources: list[Source], where_to_get: str) -> tuple[Pa
     expected = " or ".join(s.path for s in sources)
     tried = "; ".join(download_errors) + "; " if download_errors else ""
     raise DataError(f"missing {expected} under {data_dir.resolve()}; {tried}{where_to_get}")
+
+
+def find_file(data_dir: Path, name: str, setting: str, known: Optional[dict[str, list[Source]]] = None) -> Path:
+    """The file a task.*_file setting names: absolute, under the data dir, or one of `known` (a name -> the
+    forms it may take, some downloadable) found or fetched."""
+    if name in (known or {}):
+        return locate(data_dir, known[name], f"see docs/data.md for {name}")[0]
+    path = Path(name) if Path(name).is_absolute() else Path(data_dir) / name
+    if not path.is_file():
+        raise DataError(f"{setting} {path} does not exist")
+    return path
+
+
+def read_table(path: Path, columns: list[str]):
+    """The named columns of a CSV, TSV or JSON Lines file as strings, exactly as written (no NA guessing); every
+    way it cannot be read as one line."""
+    import pandas as pd
+
+    kind = path.name.removesuffix(".gz").rsplit(".", 1)[-1].lower()
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            if kind in ("jsonl", "json"):
+                rows = [json.loads(line) for line in f if line.strip()]
+                table = pd.DataFrame(rows, dtype=object)
+                if rows and not all(isinstance(row, dict) for row in rows):
+                    raise DataError(f"{path}: every line of a JSON Lines file must be an object")
+            elif kind in ("csv", "tsv", "txt"):
+                table = pd.read_csv(f, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
+                                    quoting=csv.QUOTE_MINIMAL if kind == "csv" else csv.QUOTE_NONE)
+            else:
+                raise DataError(f"{path}: not a .csv, .tsv, .txt (tab-separated) or .jsonl file")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path} is not JSON Lines: {e}") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path} has rows with the wrong number of columns: {str(e).strip().splitlines()[-1]}") \
+            from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} is unreadable: {e}") from None
+    if table.empty:
+        raise DataError(f"{path} has no rows")
+    if missing := [c for c in columns if c not in table.columns]:
+        raise DataError(f"{path} has no column {missing[0]!r}; its columns: {', '.join(map(str, table.columns))}")
+    return table[columns].astype(str).where(table[columns].notna(), "")
