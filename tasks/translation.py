@@ -11,6 +11,10 @@ the cased score (sacreBLEU's default).
 training share one unknown id. `task.tokens=subwords` uses SentencePiece unigram pieces (Kudo 2018), one model
 per language learned from the training split only: the text keeps its case and no word is unknown.
 
+`task.dataset=file`: sentence pairs in any languages from `task.train_file` (CSV, TSV or JSON Lines; and
+`task.dev_file`, `task.test_file`, else seeded shares of train by source sentence), read from the columns
+`task.source_column` and `task.target_column`: swap the two names for the other direction.
+
 `task.dataset=toy`: numbers 0-9999 written out in English and in Spanish ("four hundred twenty one" <->
 "cuatrocientos veintiuno"), generated, for trying and testing translation offline in seconds.
 """
@@ -29,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from zoo.data import Source, learn_pieces, locate, open_text, text_lines
+from zoo.data import Source, find_file, learn_pieces, locate, open_text, read_table, text_lines
 from zoo.errors import DataError, ZooError
 from zoo.lazy import lazy_import
 from zoo.task import SAMPLES, InputForm, Splits, TaskConfig, batched, by_length, seeded_split
@@ -65,6 +69,7 @@ class Tokens(Enum):
 class Dataset(Enum):
     anki = "Anki / Tatoeba English-Spanish sentence pairs"
     toy = "numbers 0-9999 in English and Spanish words, generated"
+    file = "sentence pairs from task.train_file (and task.dev_file, task.test_file): CSV, TSV or JSON Lines"
 
 
 @dataclass
@@ -82,12 +87,19 @@ class Config(TaskConfig):
     beam_size: int = 1  # 1 = greedy decoding
     write_unknown: bool = True  # words: false = decoding never writes [UNK]; the likeliest known word takes its place
     max_output_words: int = 30  # decoding stops after this many words (pieces, with subwords) if no end token came
+    train_file: Optional[str] = None  # dataset=file: pairs in two named columns, any languages, either direction
+    dev_file: Optional[str] = None  # else a seeded val_fraction of the train file's source sentences
+    test_file: Optional[str] = None  # else a seeded test_fraction
+    source_column: str = "source"
+    target_column: str = "target"
 
     def __post_init__(self):
         super().__post_init__()
         require_positive("task", self, "max_words", "min_count", "subword_vocabulary", "beam_size",
                          "max_output_words")
         require_fractions("task", self, "val_fraction", "test_fraction")
+        if (self.dataset == Dataset.file) != (self.train_file is not None):
+            raise DataError("task.dataset=file reads task.train_file, and only it does: give both")
         if self.direction not in DIRECTIONS:
             raise ZooError(f"task.direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
 
@@ -236,36 +248,56 @@ class Task(BaseTask):
     form = InputForm(help="a sentence -> its translation (--beam N)", placeholder="I would like a cup of coffee.")
     smoke_test = ("task.dataset=toy", "task.limit=300")
 
-    def load(self, batch_size: int):
-        if self.cfg.dataset == Dataset.toy:
-            pairs = toy_pairs()
+    def pairs(self, file: str, setting: str) -> list[tuple[str, str]]:
+        """(source, target) pairs of a task.dataset=file file: its task.source_column and task.target_column."""
+        table = read_table(find_file(self.data_dir, file, setting), [self.cfg.source_column, self.cfg.target_column])
+        pairs = [(source.strip(), target.strip()) for source, target in table.itertuples(index=False)]
+        if empty := sum(1 for pair in pairs if not all(pair)):
+            raise DataError(f"{file}: {empty} rows have an empty source or target sentence")
+        return pairs
+
+    def split_references(self) -> dict[str, dict[str, list[str]]]:
+        """Each split's source sentences, each with every translation of it; pairs longer than max_words left
+        out. From one pool (anki, toy, or a train file alone), split by source sentence, seeded; or from the
+        dev and test files as they are."""
+        cfg = self.cfg
+        if cfg.dataset == Dataset.file:
+            pools = {name: self.pairs(file, f"task.{name}_file")
+                     for name, file in (("train", cfg.train_file), ("val", cfg.dev_file), ("test", cfg.test_file))
+                     if file}
+        elif cfg.dataset == Dataset.toy:
+            pools = {"train": toy_pairs()}
         else:
-            path, _ = locate(self.data_dir, SOURCES, WHERE_TO_GET)
-            pairs = read_pairs(path)
-        if self.cfg.direction == "spa-eng":
-            pairs = [(spanish, english) for english, spanish in pairs]
-        if self.cfg.max_words:
-            pairs = [p for p in pairs if max(len(p[0].split()), len(p[1].split())) <= self.cfg.max_words]
+            pools = {"train": read_pairs(locate(self.data_dir, SOURCES, WHERE_TO_GET)[0])}
+        if cfg.dataset != Dataset.file and cfg.direction == "spa-eng":
+            pools = {name: [(spanish, english) for english, spanish in pairs] for name, pairs in pools.items()}
+        references = {}
+        for name, pairs in pools.items():
+            references[name] = defaultdict(list)  # source -> every translation of it
+            for source, target in pairs:
+                if not cfg.max_words or max(len(source.split()), len(target.split())) <= cfg.max_words:
+                    references[name][source].append(target)
+        sources = list(references["train"])
+        fractions = {name: getattr(cfg, f"{name}_fraction") for name in ("val", "test") if name not in references}
+        for name, indices in seeded_split(len(sources), self.seed, None, **fractions).items():
+            references[name] = {sources[i]: references["train"][sources[i]] for i in indices}
+        return {name: dict(list(part.items())[: cfg.limit]) for name, part in references.items()}
 
-        references = defaultdict(list)  # source -> every translation of it
-        for source, target in pairs:
-            references[source].append(target)
-        sources = list(references)
-        parts = seeded_split(len(sources), self.seed, self.cfg.limit, val=self.cfg.val_fraction,
-                             test=self.cfg.test_fraction)
-        self.split_sources = split_sources = {name: [sources[i] for i in indices] for name, indices in parts.items()}
-        if not split_sources["train"] or not split_sources["test"]:
-            raise DataError(f"too few sentence pairs ({len(pairs)}) for train, val and test splits")
-
-        train_pairs = [(s, t) for s in split_sources["train"] for t in references[s]]
+    def load(self, batch_size: int):
+        references = self.split_references()
+        if not references["train"] or not references["test"]:
+            raise DataError(f"too few sentence pairs ({sum(map(len, references.values()))} source sentences) for "
+                            "train, val and test splits")
+        self.split_sources = {name: list(part) for name, part in references.items()}
+        train_pairs = [(s, t) for s, targets in references["train"].items() for t in targets]
         learn = VOCABULARIES[self.cfg.tokens].learn
         self.source_vocabulary = learn([s for s, _ in train_pairs], self.cfg)
         self.target_vocabulary = learn([t for _, t in train_pairs], self.cfg)
-        self.test_sources = split_sources["test"]
-        self.test_references = [references[s] for s in self.test_sources]
+        self.test_sources = list(references["test"])
+        self.test_references = list(references["test"].values())
 
         def dataset(name: str) -> tf.data.Dataset:
-            split_pairs = [(s, t) for s in split_sources[name] for t in references[s]]
+            split_pairs = [(s, t) for s, targets in references[name].items() for t in targets]
             x = tf.ragged.constant([self.encode_source(s) for s, _ in split_pairs], dtype=tf.int32)
             y = tf.ragged.constant([[START, *self.target_vocabulary.encode(t), END] for _, t in split_pairs],
                                    dtype=tf.int32)
@@ -273,12 +305,11 @@ class Task(BaseTask):
             return batched(examples, len(split_pairs), batch_size, name == "train", self.seed, self.max_length,
                            BUCKET_WIDTH)
 
-        self.max_length = max(len(self.encode_source(s)) for s in sources)
+        self.max_length = max(len(self.encode_source(s)) for part in references.values() for s in part)
         spec = self.make_spec(input_size=len(self.source_vocabulary), output_size=len(self.target_vocabulary),
                               output_length=self.cfg.max_output_words + 2)
         return spec, Splits(dataset("train"), dataset("val"), dataset("test"),
-                            sizes={name: sum(len(references[s]) for s in part) for name, part in
-                                   split_sources.items()})
+                            sizes={name: sum(map(len, part.values())) for name, part in references.items()})
 
     def encode_source(self, sentence: str) -> list[int]:
         """Source token ids; a sentence with no words reads as one unknown word (a sequence needs a step)."""
