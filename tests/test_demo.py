@@ -117,6 +117,7 @@ def test_the_page_answers_a_typed_review_in_every_run_column(demo, imdb_runs, tm
                                                                                                "#gates-1 img")
         page = browser.page_source
         assert "gru · many_to_one" in page and "lstm · many_to_one" in page
+        assert "TF-IDF of word 1-2-grams: 0." in page  # the n-gram baseline beside each run's test accuracy
         browser.save_screenshot(str(tmp_path / "demo.png"))
     from zoo.runs import load
 

@@ -20,12 +20,14 @@ NORMS = {"state_norm": "hidden state ‖h‖"}  # other states' norms are labell
 
 
 def header(run) -> str:
-    """A run's column title: cell, topology, size and test metric."""
+    """A run's column title: cell, topology, size, test metric and, where the run has one, its baseline's."""
     record = json.loads((run.run_dir / "metrics.json").read_text())
     model, primary = record["model"], record["primary_metric"]
     size = f"{model['units']}x{model['layers']}{' bi' if model['bidirectional'] else ''}"
+    baseline = (f" · {record.get('baseline', 'baseline').split(' +')[0]}: {record['baseline_accuracy']:.4f}"
+                if "baseline_accuracy" in record else "")  # the simple model a practitioner tries first
     return (f"### {run.cfg.cell.name} · {run.topology}\n{size}, {record['params']:,} parameters · "
-            f"test {primary} {record['test'][primary]:.4f}")
+            f"test {primary} {record['test'][primary]:.4f}{baseline}")
 
 
 def answer_markdown(output: dict) -> str:
