@@ -115,6 +115,6 @@ def test_same_seed_and_config_give_identical_metrics(make_config, tmp_path, task
 
 
 def test_tensorboard_logs_are_written_when_asked(make_config, tmp_path):
-    run(make_config("task=bp", "trainer.epochs=1", "trainer.tensorboard=true"), tmp_path)
+    run(make_config("task=bp", "trainer.epochs=1", "logger=tensorboard"), tmp_path)
     assert list((tmp_path / "tensorboard" / "train").glob("events.out.tfevents.*"))
     assert list((tmp_path / "tensorboard" / "validation").glob("events.out.tfevents.*"))

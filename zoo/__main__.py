@@ -14,6 +14,7 @@ from zoo import resume
 from zoo.config import register, renamed
 from zoo.errors import ZooError
 from zoo.rules import checked
+from zoo.tracking import Job
 
 register()
 SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's choice, read before cli() sets it
@@ -37,7 +38,8 @@ def main(cfg: DictConfig) -> float | None:
                 run_dir = earlier
         from zoo.runner import run  # TensorFlow loads here
 
-        record = run(cfg, run_dir, plan)
+        job = Job(str(hydra_cfg.sweep.dir), hydra_cfg.job.num) if hydra_cfg.mode == RunMode.MULTIRUN else Job()
+        record = run(cfg, run_dir, plan, job)
         return record["val"].get(record["primary_metric"])
     except Exception as error:
         if SHOW_TRACEBACKS:

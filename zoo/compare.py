@@ -1,6 +1,7 @@
 """`python -m zoo.compare [PATH ...]`: one table over every finished run's metrics.json below the paths, and the
 mean ± std over seeds of every configuration that ran with several seeds; `--format html` makes a report with
-plots and samples (zoo/report.py)."""
+plots and samples (zoo/report.py). `--mlflow TRACKING_URI [--experiment NAME]` reads the same records from the
+runs logged with logger=mlflow instead of from their folders."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +14,9 @@ import numpy as np
 import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from zoo import tracking
+from zoo.errors import ZooError
 
 COLUMNS = ["task", "topology", "cell", "size", "seed", "params", "primary", "test", "epochs", "train_s", "status",
            "overrides", "run"]
@@ -162,14 +166,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="run folders, sweep folders or metrics.json files (default: outputs/)")
     parser.add_argument("--format", choices=["table", "md", "csv", "json", "html"], default="table")
     parser.add_argument("--out", type=Path, help="write here instead of printing")
+    parser.add_argument("--mlflow", metavar="TRACKING_URI",
+                        help="read the runs from this MLflow store (logger=mlflow) instead of run folders")
+    parser.add_argument("--experiment", help="with --mlflow: only this experiment's runs (a sweep: its folder name)")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
+    if missing and not args.mlflow:
         print(f"error: no such path: {', '.join(missing)}", file=sys.stderr)
         return 2
-    runs = load_runs(args.paths)
+    if args.mlflow:
+        try:
+            runs = [{**record, "overrides": overrides(Path(record["run"]))}
+                    for record in tracking.records(args.mlflow, args.experiment)]
+        except ZooError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    else:
+        runs = load_runs(args.paths)
     if not runs:
-        print(f"error: no metrics.json below {', '.join(map(str, args.paths))}", file=sys.stderr)
+        where = f"in {args.mlflow}" if args.mlflow else f"below {', '.join(map(str, args.paths))}"
+        print(f"error: no metrics.json {where}", file=sys.stderr)
         return 1
     frame, seeds = table(runs), seed_table(runs)
     if args.format == "table" and not args.out:

@@ -76,7 +76,6 @@ class TrainerConfig:
     label_smoothing: float = MISSING
     limit_batches: Optional[int] = MISSING
     jit_compile: bool = MISSING
-    tensorboard: bool = MISSING
     verbose: int = MISSING
     resume: str = MISSING  # auto | new | a run folder
 
@@ -112,6 +111,20 @@ class OptimizerConfig:
 
 
 @dataclass
+class MlflowConfig:
+    tracking_uri: str = "sqlite:///outputs/mlflow.db"  # relative to the working folder; or a server's http(s)://
+    experiment: Optional[str] = None  # null: "runs" for a single run, the sweep folder's name for a sweep's jobs
+
+
+@dataclass
+class LoggerConfig:
+    """Where runs are tracked besides their run folders (conf/logger/): none, mlflow, tensorboard, or many."""
+
+    mlflow: Optional[MlflowConfig] = None
+    tensorboard: bool = False  # TensorBoard logs in <run folder>/tensorboard/
+
+
+@dataclass
 class PathsConfig:
     data_dir: str = MISSING
 
@@ -134,6 +147,7 @@ class Config:
     model: ModelConfig = MISSING
     trainer: TrainerConfig = MISSING
     optimizer: OptimizerConfig = MISSING
+    logger: LoggerConfig = MISSING
     paths: PathsConfig = MISSING
     seed: int = 42
     topology_name: str = "${oc.select:topology.name,${task.topology}}"

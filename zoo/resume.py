@@ -24,8 +24,11 @@ def checkpointed_epochs(run_dir: Path) -> int:
 
 
 def comparable(cfg: DictConfig) -> dict:
+    """The settings that make a run what it is: where it is logged to is not one of them."""
     config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     config["trainer"].pop("resume", None)
+    config["trainer"].pop("tensorboard", None)  # the logger group's since run folders of layout 4
+    config.pop("logger", None)
     return config
 
 

@@ -3,6 +3,7 @@ in one place, answered before TensorFlow loads. `checked(cfg)` checks a composed
 runner what it checked, as a `Plan`."""
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,4 +77,6 @@ def checked(cfg: DictConfig) -> Plan:
     if model.attention != Attention.none and topology != "seq2seq":
         raise ZooError(f"model.attention={model.attention.name} needs an encoder sequence to attend to, "
                        f"which only topology=seq2seq has (this run: topology={topology})")
+    if cfg.logger.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        raise ZooError('logger=mlflow needs MLflow, which is not installed: pip install -e ".[tracking]"')
     return Plan(task=task, cell=cell, topology=topology, model=model, trainer=trainer, optimizer=optimizer)

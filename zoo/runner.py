@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from zoo import decoding, runs, topologies
+from zoo import decoding, runs, topologies, tracking
 from zoo.config import Optimizer, OptimizerConfig
 from zoo.errors import NonFiniteLoss
 from zoo.layers import SmoothedCrossentropy
@@ -70,6 +70,18 @@ class ResumableSwapEMAWeights(keras.callbacks.SwapEMAWeights):
     def __init__(self, resumed: bool):
         super().__init__(swap_on_epoch=True)
         self._ema_weights_in_model = resumed
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch to MLflow after the checkpoint of that epoch is written (so it comes after
+    BackupAndRestore in the callback list)."""
+
+    def __init__(self, tracker: tracking.Tracker):
+        super().__init__()
+        self.tracker = tracker
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.tracker.log_epoch(epoch, logs or {})
 
 
 class FailOnNonFiniteLoss(keras.callbacks.Callback):
@@ -159,9 +171,10 @@ def compile_model(model: keras.Model, loss, metrics: list, trainer, optimizer: O
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
 
 
-def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None) -> dict:
-    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails. `plan` is
-    the config as `zoo.rules.checked` passed it, where the caller checked it already.
+def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None, job: tracking.Job = tracking.Job()) -> dict:
+    """Train and evaluate one configuration; metrics.json is written whether it succeeds or fails (and with
+    logger=mlflow, the MLflow run is closed either way). `plan` is the config as `zoo.rules.checked` passed it,
+    where the caller checked it already; `job` places a sweep's job.
 
     A folder that already holds a finished run is not retrained; one that holds the checkpoint of an interrupted
     run continues from it (weights, optimizer state, history, elapsed seconds, early-stopping count)."""
@@ -180,8 +193,10 @@ def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None) -> dict:
         "status": "running",
     }
     write_json(run_dir / "metrics.json", record)  # a run killed before it ends stays "running"
+    tracker = None
     try:
-        record.update(train_and_evaluate(cfg, run_dir, plan or checked(cfg)))
+        tracker = tracking.Tracker(cfg, run_dir, job) if cfg.logger.mlflow is not None else None
+        record.update(train_and_evaluate(cfg, run_dir, plan or checked(cfg), tracker))
         record["status"] = "ok"
         return record
     except Exception as error:
@@ -191,6 +206,8 @@ def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None) -> dict:
         raise
     finally:
         write_json(run_dir / "metrics.json", record)
+        if tracker is not None:
+            tracker.finish(record)
 
 
 def load_splits(task, trainer) -> tuple:
@@ -200,7 +217,7 @@ def load_splits(task, trainer) -> tuple:
                                                 for name in ("train", "val", "test")})
 
 
-def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict:
+def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: tracking.Tracker | None = None) -> dict:
     task, trainer = plan.task, plan.trainer
     keras.backend.clear_session()  # sweep jobs share one process: start each from a clean Keras state
     keras.utils.set_random_seed(cfg.seed)
@@ -234,8 +251,9 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan) -> dict:
         keras.callbacks.CSVLogger(str(history_csv), append=bool(previous)),
         FailOnNonFiniteLoss(),
         *task.callbacks(run_dir),
-        *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if trainer.tensorboard else []),
-        keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # last: an epoch is saved once fully logged
+        *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if cfg.logger.tensorboard else []),
+        keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # an epoch is saved once fully logged
+        *([EpochLogger(tracker)] if tracker is not None else []),  # after the save: logged once
     ]
     # a run killed after its last epoch was saved but before fit returned has nothing left to train
     epochs = len(previous) if any(rule.stopped_before for rule in stopping_rules) else trainer.epochs

@@ -29,7 +29,7 @@ TEST_INPUTS = 20
 # predictor.json's layout: 1 (no "format" key) until the run library; 2 adds "format" and a config whose trainer
 # settings are complete; 3 moves the optimizer's settings from the trainer to their own group. `upgrade` brings
 # older layouts to this one.
-FORMAT = 3
+FORMAT = 4
 
 
 class Unfinished(ZooError):
@@ -113,6 +113,8 @@ def upgrade(saved: dict) -> dict:
     if version < 3:  # trainer.sparse_updates and trainer.weight_decay were the optimizer group's settings
         lazy, decay = config["trainer"].pop("sparse_updates"), config["trainer"].pop("weight_decay")
         config["optimizer"] = {"name": "lazy_adam" if lazy else "adamw" if decay else "adam", "weight_decay": decay}
+    if version < 4:  # trainer.tensorboard became the logger group
+        config["logger"] = {"mlflow": None, "tensorboard": config["trainer"].pop("tensorboard", False)}
     return {**saved, "format": FORMAT}
 
 
