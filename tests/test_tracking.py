@@ -88,6 +88,7 @@ def test_compare_reads_the_same_table_from_mlflow_as_from_the_folders(sweep, cap
 def test_a_nan_run_is_failed_with_its_epoch(make_config, tmp_path):
     cfg = make_config("task=bp", "trainer.learning_rate=1e37", "trainer.clipnorm=null", "cell=simple_rnn",
                       "model.units=64", "logger=mlflow", f"logger.mlflow.tracking_uri={store(tmp_path)}")
+    (tmp_path / "run").mkdir()
     with pytest.raises(NonFiniteLoss):
         run(cfg, tmp_path / "run")
     [failed] = MlflowClient(store(tmp_path)).search_runs(
@@ -151,7 +152,9 @@ def test_the_mlflow_ui_shows_the_sweep_and_its_runs(sweep, tmp_path):
                     break
             time.sleep(0.5)
         with chromium(tmp_path) as browser:
-            browser.get(f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}")
+            # MLflow 3's UI opens on its GenAI views; a training experiment's runs are under "Model training"
+            browser.get(f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+                        "?workflowType=machine_learning")
             wait = WebDriverWait(browser, 120)
             wait.until(lambda b: "gru-one_to_one-2" in b.find_element(By.TAG_NAME, "body").text)
             text = browser.find_element(By.TAG_NAME, "body").text
