@@ -35,10 +35,12 @@ def history(run_dir) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """A sweep of three cells and one refused job (cell=none cannot read bp's one_to_one), logged to MLflow."""
+    """A sweep of three cells and one refused job (cell=none cannot read bp's one_to_one), logged to MLflow by
+    jobs in parallel processes (the joblib launcher): the first to open the new store must not race the others."""
     folder = tmp_path_factory.mktemp("sweep")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
-    result = subprocess.run([sys.executable, "-m", "zoo", "-m", *QUICK_BP, "cell=simple_rnn,lstm,gru,none",
+    result = subprocess.run([sys.executable, "-m", "zoo", "-m", "hydra/launcher=joblib", *QUICK_BP,
+                             "cell=simple_rnn,lstm,gru,none",
                              f"logger.mlflow.tracking_uri={store(folder)}", "hydra.sweep.dir=sweeps/three_cells"],
                             cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert "1 of 4 jobs did not finish" in result.stderr, result.stderr

@@ -9,6 +9,8 @@ once its checkpoint is written: a run killed and resumed logs each epoch once.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -52,6 +54,23 @@ def scalars(metrics: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
+@contextlib.contextmanager
+def store_lock(tracking_uri: str):
+    """For a SQLite store, an exclusive lock beside the database while a job opens it: sweep jobs started at once
+    (joblib, Ray) would otherwise race to create its tables. A server needs none."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Tracker:
     """One run's MLflow run, through MlflowClient (no global active run: sweep jobs in one process stay apart)."""
 
@@ -61,11 +80,16 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         settings = cfg.logger.mlflow
-        if settings.tracking_uri.startswith("sqlite:///"):
-            Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=settings.tracking_uri)
         self.run_dir = run_dir
         saved = run_dir / RUN_ID_FILE
+        with store_lock(settings.tracking_uri):  # the first job to open a new SQLite store creates its tables
+            self.client = MlflowClient(tracking_uri=settings.tracking_uri)
+            self.open(cfg, settings, job, saved)
+        logged = self.client.get_metric_history(self.run_id, "seconds")
+        self.logged_epochs = {m.step for m in logged}
+
+    def open(self, cfg: DictConfig, settings, job: Job, saved: Path) -> None:
+        """The run's MLflow run: the one its folder names (resumed), or a new one in its experiment."""
         if saved.exists():  # a resumed run continues its own MLflow run
             self.run_id = json.loads(saved.read_text())["run_id"]
             self.client.update_run(self.run_id, status="RUNNING")
@@ -74,15 +98,13 @@ class Tracker:
             experiment = self.client.get_experiment_by_name(name)
             experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
             tags = {"task": cfg.task.name, "cell": cfg.cell.name, "topology": cfg.topology_name,
-                    "seed": str(cfg.seed), "run_folder": str(run_dir.resolve())}
+                    "seed": str(cfg.seed), "run_folder": str(self.run_dir.resolve())}
             if job.sweep is not None:
                 tags |= {"sweep": str(job.sweep), "job": str(job.number)}
             run_name = f"{cfg.cell.name}-{cfg.topology_name}" + (f"-{job.number}" if job.number is not None else "")
             self.run_id = self.client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
             self.log_params(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
             saved.write_text(json.dumps({"run_id": self.run_id, "tracking_uri": settings.tracking_uri}) + "\n")
-        logged = self.client.get_metric_history(self.run_id, "seconds")
-        self.logged_epochs = {m.step for m in logged}
 
     def log_params(self, config: dict) -> None:
         from mlflow.entities import Param
