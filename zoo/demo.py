@@ -26,7 +26,8 @@ def header(run) -> str:
     size = f"{model['units']}x{model['layers']}{' bi' if model['bidirectional'] else ''}"
     baseline = (f" · {record.get('baseline', 'baseline').split(' +')[0]}: {record['baseline_accuracy']:.4f}"
                 if "baseline_accuracy" in record else "")  # the simple model a practitioner tries first
-    return (f"### {run.cfg.cell.name} · {run.topology}\n{size}, {record['params']:,} parameters · "
+    folder = run.name.removeprefix(f"{run.cfg.cell.name}-{run.topology}")  # where two runs share both
+    return (f"### {run.cfg.cell.name} · {run.topology}{folder}\n{size}, {record['params']:,} parameters · "
             f"test {primary} {record['test'][primary]:.4f}{baseline}")
 
 
@@ -169,6 +170,18 @@ def answer_all(runs, raw) -> tuple:
     return views(runs, raw, outputs)
 
 
+SCRIPT_FONTS = ("Noto Sans CJK KR", "Noto Sans CJK JP", "NanumGothic", "Malgun Gothic", "AppleGothic")
+
+
+def charts_read_every_script() -> None:
+    """Matplotlib's default font has no Hangul or Kanji: per-word charts of Korean or Japanese text fall back to
+    the first of SCRIPT_FONTS installed (Debian: fonts-noto-cjk), glyph by glyph."""
+    from matplotlib import font_manager, rcParams
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    rcParams["font.family"] = ["DejaVu Sans", *(name for name in SCRIPT_FONTS if name in installed)]
+
+
 def page(runs):
     """The page for runs of one task: the input its form asks for, then a column per run, and the per-step views
     (shown once an answer carries them)."""
@@ -177,6 +190,7 @@ def page(runs):
     from zoo.task import Example
 
     task, form = runs[0].cfg.task.name, runs[0].task.form
+    charts_read_every_script()
     with gr.Blocks(title=f"zoo demo: {task}", analytics_enabled=False) as blocks:
         gr.Markdown(f"# {task}: {', '.join(run.name for run in runs)}\n{form.help}. Give an input and compare the "
                     "cells.")

@@ -70,9 +70,7 @@ def shown(output: dict, raw) -> str:
 def table(inputs: list, runs: list[TrainedRun], answers: list[list[dict]]) -> str:
     from tabulate import tabulate
 
-    names = [run.name for run in runs]
-    if len(set(names)) < len(names):  # the same cell and topology twice: tell them apart by folder
-        names = [f"{name} ({run.run_dir.name})" for name, run in zip(names, runs)]
+    names = [run.name for run in runs]  # told apart by folder where a cell and topology repeat (runs.load_runs)
     rows = [[str(as_json(raw)), *(shown(column[i], raw) for column in answers)] for i, raw in enumerate(inputs)]
     return tabulate(rows, headers=["input", *names], tablefmt="simple", maxcolwidths=[50] + [40] * len(runs))
 

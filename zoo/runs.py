@@ -46,10 +46,7 @@ class TrainedRun:
     def __init__(self, run_dir: Path, cfg, task, spec, model):
         self.run_dir, self.cfg, self.task, self.spec, self.model = Path(run_dir), cfg, task, spec, model
         self.topology = cfg.topology_name
-
-    @property
-    def name(self) -> str:
-        return f"{self.cfg.cell.name}-{self.topology}"
+        self.name = f"{cfg.cell.name}-{self.topology}"  # what tables and pages call it (see `distinct_names`)
 
     @property
     def options(self) -> list[str]:
@@ -291,6 +288,15 @@ def find_runs(paths: list[str]) -> Found:
     return found
 
 
+def distinct_names(runs: list[TrainedRun]) -> None:
+    """Where two runs share a cell and topology, each is named by its folder as well, so columns, legends and
+    headers tell them apart."""
+    names = [run.name for run in runs]
+    if len(set(names)) < len(names):
+        for run in runs:
+            run.name = f"{run.name} ({run.run_dir.name})"
+
+
 def load_runs(found: Found) -> tuple[list[TrainedRun], list[Skipped]]:
     """Every run `find_runs` found, loaded: a run given by name that cannot load is one line of why; a sweep's
     run whose model cannot load is skipped and named like its other damaged runs."""
@@ -304,4 +310,5 @@ def load_runs(found: Found) -> tuple[list[TrainedRun], list[Skipped]]:
             skipped.append(Skipped(folder, str(error)))
     if not runs:
         raise ZooError(f"no run could be loaded: {skipped[0].why}")
+    distinct_names(runs)
     return runs, skipped
