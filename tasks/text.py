@@ -9,14 +9,16 @@ UTF-8, gzipped or not (.gz), with a header naming `task.text_column` and `task.l
 whose text is empty are skipped and counted (`skipped_rows` in metrics.json), every other problem is refused in
 one line. A path is relative to `paths.data_dir` unless absolute.
 
-With `task.standardize=unicode` (text's default) text is NFKC-normalized where it enters (file rows, predict's
-lines, the demo's box: full-width letters and digits become ASCII, decomposed Hangul is composed), then
-lower-cased in any script and stripped of everything that is not a letter, digit, mark or space (with
-`task.marks`, "!" and "?" are words); `ascii` (imdb's) reads text as written with Keras's
-`lower_and_strip_punctuation`, as IMDB's runs were trained. `task.tokens`: words (split at spaces), chars
-(every character, spaces too: no tokenizer needed for any language) or subwords (SentencePiece unigram pieces
-learned on the training split only). The exported SavedModel standardizes and splits in TensorFlow, which has
-no NFKC: it expects text as typed (composed), which NFKC leaves unchanged.
+With `task.standardize=unicode` (text's default) text is NFC-normalized where it enters (file rows, predict's
+lines, the demo's box: decomposed Hangul or accents, as some systems write them, are composed), then lower-cased
+in any script and stripped of everything that is not a letter, digit, mark or space (with `task.marks`, "!" and
+"?" are words). Not NFKC: it rewrites the compatibility jamo Korean reviews are full of ("ㅋㅋ", "ㅠㅠ") into
+conjoining jamo, which the exported SavedModel (TensorFlow has no Unicode normalization op) could not repeat;
+NFC leaves text as typed unchanged, so the SavedModel and zoo.predict read it alike. `ascii` (imdb's) reads
+text as written with Keras's `lower_and_strip_punctuation`, as IMDB's runs were trained. `task.tokens`: words
+(split at spaces), chars (every character, spaces too: no tokenizer needed for any language) or subwords
+(SentencePiece unigram pieces learned on the training split only). The exported
+SavedModel standardizes and splits in TensorFlow.
 
 Every run also scores the baseline practitioners try first on the same split: TF-IDF over word 1-2-grams or
 character 1-3-grams (`task.baseline`) and a logistic regression (`baseline_accuracy`, `baseline_macro_f1`).
@@ -60,7 +62,7 @@ class Tokens(Enum):
 
 
 class Standardize(Enum):
-    unicode = "lower-cased in any script, Unicode punctuation and symbols dropped"
+    unicode = "NFC, lower-cased in any script, all but letters, digits, marks and spaces dropped"
     ascii = "Keras's lower_and_strip_punctuation (ASCII lower-casing and punctuation)"
 
 
@@ -105,8 +107,8 @@ class Config(Reading):
         require_fractions("task", self, "test_fraction")
 
 
-def nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 class Task(BaseTask):
@@ -194,8 +196,8 @@ class Task(BaseTask):
             self.vectorize.vocabulary_size()
 
     def normalized(self, texts: list[str]) -> list[str]:
-        """Texts as they enter: NFKC-normalized with task.standardize=unicode, as written with ascii."""
-        return [nfkc(t) for t in texts] if self.cfg.standardize == Standardize.unicode else list(texts)
+        """Texts as they enter: NFC-normalized with task.standardize=unicode, as written with ascii."""
+        return [nfc(t) for t in texts] if self.cfg.standardize == Standardize.unicode else list(texts)
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Each (normalized) text's token ids, cut at max_length."""

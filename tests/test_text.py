@@ -65,12 +65,17 @@ def test_a_dev_file_is_validation_and_label_names_rename_the_sorted_labels(tmp_p
     assert splits.sizes == {"train": 30, "val": 2, "test": 30} and task.labels == ["negative", "positive"]
 
 
-def test_korean_text_is_words_or_syllables_after_nfkc_and_unicode_standardization(tmp_path):
+def test_korean_text_is_words_or_syllables_after_nfc_and_unicode_standardization(tmp_path):
+    import unicodedata
+
     write(tmp_path / "train.csv")
     words = task_of(tmp_path)
     words.load(batch_size=8)
-    review = "ＧＯＯＤ! 별로지만, 추천해요…"  # full-width Latin, a Korean comma and an ellipsis
-    assert words.token_names(words.token_ids(words.normalized([review]))[0]) == ["[UNK]", "[UNK]", "[UNK]"]
+    review = "GOOD! 별로지만, 추천해요… ㅋㅋ"  # a Korean comma, an ellipsis, compatibility jamo
+    assert words.token_names(words.token_ids(words.normalized([review]))[0]) == ["[UNK]"] * 4
+    decomposed = unicodedata.normalize("NFD", "좋아요 최고")  # as some systems write Hangul: jamo by jamo
+    assert words.token_names(words.token_ids(words.normalized([decomposed]))[0]) == ["좋아요", "최고"]
+    assert words.normalized(["ㅋㅋ ㅠㅠ"]) == ["ㅋㅋ ㅠㅠ"]  # NFKC would rewrite them as conjoining jamo
     vocabulary = words.vectorize.get_vocabulary()
     assert "좋아요" in vocabulary and "추천합니다" in vocabulary  # "!" dropped, no tokenizer needed
     marked = task_of(tmp_path, marks=True)

@@ -400,7 +400,8 @@ def cudnn_checks(monkeypatch):
 @pytest.mark.parametrize("task", [name for name in tasks.names() if name != "bp"])
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_default_configs_take_the_cudnn_kernels_on_a_gpu(task, cell, make_config, cudnn_checks):
-    overrides = {"shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt"]}.get(task, [])
+    overrides = {"shakespeare": ["task.text_file=tinyshakespeare_excerpt.txt"],
+                 "text": list(tasks.module("text").Task.smoke_test)}.get(task, [])  # the files it reads
     cfg = make_config(f"task={task}", f"cell={cell}", *overrides)
     spec, splits = tasks.create(cfg).load(cfg.trainer.batch_size)
     model = topologies.build(cfg.topology_name, spec, cell, OmegaConf.to_object(cfg.model))
