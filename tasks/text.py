@@ -107,10 +107,6 @@ class Config(Reading):
         require_fractions("task", self, "test_fraction")
 
 
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
-
-
 class Task(BaseTask):
     inputs = "tokens"
     outputs = "class"
@@ -163,12 +159,11 @@ class Task(BaseTask):
         for name in ("val", "test"):
             if unseen := sorted(set(parts[name][1]) - set(order)):
                 raise DataError(f"the {name} split has labels the training split lacks: {', '.join(unseen[:5])}")
-        index = {label: i for i, label in enumerate(order)}
-        self.test_texts = parts["test"][0][: self.cfg.limit], [index[y] for y in parts["test"][1][: self.cfg.limit]]
-        parts = {name: (self.normalized(texts), np.array([index[y] for y in labels], dtype="int64"))
+        index, limit = {label: i for i, label in enumerate(order)}, self.cfg.limit
+        parts = {name: (texts[:limit], np.array([index[y] for y in labels[:limit]], dtype="int64"))
                  for name, (texts, labels) in parts.items()}
-        limit = self.cfg.limit
-        parts = {name: (texts[:limit], labels[:limit]) for name, (texts, labels) in parts.items()}
+        self.test_texts = parts["test"]  # as written: test_inputs are what a user would type
+        parts = {name: (self.normalized(texts), labels) for name, (texts, labels) in parts.items()}
         self.fit_tokenizer(parts["train"][0])
         self.baseline_scores = self.fit_baseline(parts["train"], parts["test"])
 
@@ -197,7 +192,9 @@ class Task(BaseTask):
 
     def normalized(self, texts: list[str]) -> list[str]:
         """Texts as they enter: NFC-normalized with task.standardize=unicode, as written with ascii."""
-        return [nfc(t) for t in texts] if self.cfg.standardize == Standardize.unicode else list(texts)
+        if self.cfg.standardize == Standardize.ascii:
+            return list(texts)
+        return [unicodedata.normalize("NFC", text) for text in texts]
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         """Each (normalized) text's token ids, cut at max_length."""

@@ -20,6 +20,8 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from zoo.errors import ZooError
+
 RUN_ID_FILE = "mlflow_run.json"
 ARTIFACTS = ("metrics.json", "history.csv", "predictions.jsonl", "samples.json", "samples.txt", "per_tag.json")
 
@@ -84,12 +86,13 @@ class Tracker:
         saved = run_dir / RUN_ID_FILE
         with store_lock(settings.tracking_uri):  # the first job to open a new SQLite store creates its tables
             self.client = MlflowClient(tracking_uri=settings.tracking_uri)
-            self.open(cfg, settings, job, saved)
+            self.open(cfg, job, saved)
         logged = self.client.get_metric_history(self.run_id, "seconds")
         self.logged_epochs = {m.step for m in logged}
 
-    def open(self, cfg: DictConfig, settings, job: Job, saved: Path) -> None:
+    def open(self, cfg: DictConfig, job: Job, saved: Path) -> None:
         """The run's MLflow run: the one its folder names (resumed), or a new one in its experiment."""
+        settings = cfg.logger.mlflow
         if saved.exists():  # a resumed run continues its own MLflow run
             self.run_id = json.loads(saved.read_text())["run_id"]
             self.client.update_run(self.run_id, status="RUNNING")
@@ -158,8 +161,6 @@ def records(tracking_uri: str, experiment: Optional[str] = None) -> list[dict]:
     if experiment is not None:
         found = client.get_experiment_by_name(experiment)
         if found is None:
-            from zoo.errors import ZooError
-
             raise ZooError(f"{tracking_uri} has no experiment {experiment!r}")
         experiments = [found]
     else:
