@@ -87,6 +87,21 @@ def test_without_characters_the_input_is_the_words():
     assert spec.char_size is None and words.shape == y.shape
 
 
+def test_building_the_character_encoder_while_a_model_loads_leaves_no_shared_layer_behind():
+    """load_model shares objects by their address (Keras's ObjectSharingScope). A layer left in that table is given
+    to any later layer that happens to get the same address: the tagger's own bidirectional layer then received a
+    backward GRU as its forward one and the run failed to load, now and then."""
+    from keras.src.backend.common import global_state
+    from keras.src.saving.serialization_lib import ObjectSharingScope
+
+    from zoo.layers import CharacterEncoder
+
+    with ObjectSharingScope():
+        encoder = CharacterEncoder("gru", char_size=10, units=4)
+        assert global_state.get_global_attribute("shared_objects/id_to_obj_map") == {}
+    assert (encoder.rnn.forward_layer.go_backwards, encoder.rnn.backward_layer.go_backwards) == (False, True)
+
+
 def test_padded_steps_count_neither_in_loss_nor_accuracy():
     spec = Spec(inputs="tokens", input_size=20, outputs="tags", output_size=5)
     model = topologies.synced(spec, "gru", model_config(units=8, bidirectional=True, embedding_dim=4))

@@ -88,7 +88,11 @@ class CharacterEncoder(layers.Layer):
         super().__init__(**kwargs)
         self.cell, self.char_size, self.units = cell, char_size, units
         self.embedding = layers.Embedding(char_size, units)
-        self.rnn = layers.Bidirectional(recurrent_layer(cell, units))
+        # both directions given: Bidirectional would serialize one layer twice to make the backward one, and inside
+        # load_model's object-sharing scope that leaves an entry a later layer at the same address is mistaken for
+        forward = recurrent_layer(cell, units)
+        backward = recurrent_layer(cell, units, go_backwards=True, name=f"backward_{forward.name}")
+        self.rnn = layers.Bidirectional(forward, backward_layer=backward)
 
     def build(self, input_shape):
         self.embedding.build((None, None))
