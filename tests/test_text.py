@@ -99,7 +99,7 @@ def test_subword_pieces_are_learned_on_the_training_split_and_read_any_text(tmp_
     assert next(iter(splits.train))[0].dtype == "int64"
 
 
-def test_the_baseline_is_a_tfidf_logistic_regression_on_the_same_split(tmp_path):
+def test_the_baseline_is_a_tfidf_logistic_regression_on_the_same_split_with_c_chosen_on_validation(tmp_path):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -107,11 +107,14 @@ def test_the_baseline_is_a_tfidf_logistic_regression_on_the_same_split(tmp_path)
     task = task_of(tmp_path, baseline=text.Baseline.chars, test_fraction=0.3)
     _, splits = task.load(batch_size=8)
     parts = task.read()
-    train, test = parts["train"], parts["test"]
+    train, val, test = parts["train"], parts["val"], parts["test"]
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
-    model = LogisticRegression(max_iter=1000).fit(vectorizer.fit_transform(train[0]), train[1])
-    expected = np.mean(model.predict(vectorizer.transform(test[0])) == np.array(test[1]))
-    assert task.extras()["baseline_accuracy"] == pytest.approx(expected)
+    train_x = vectorizer.fit_transform(train[0])
+    models = {c: LogisticRegression(C=c, max_iter=1000).fit(train_x, train[1]) for c in (0.25, 1, 4, 16)}
+    val_accuracy = {c: np.mean(m.predict(vectorizer.transform(val[0])) == np.array(val[1])) for c, m in models.items()}
+    best = [c for c in models if val_accuracy[c] == max(val_accuracy.values())][0]
+    expected = np.mean(models[best].predict(vectorizer.transform(test[0])) == np.array(test[1]))
+    assert task.extras()["baseline_c"] == best and task.extras()["baseline_accuracy"] == pytest.approx(expected)
     assert task.extras()["baseline"].startswith("TF-IDF of character 1-3-grams")
 
 
