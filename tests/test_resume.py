@@ -22,13 +22,6 @@ SLOW = ["task=memory", "task.length=150", "task.train_examples=2000", "cell=gru"
         "trainer.jit_compile=false"]
 
 
-def saved_epochs(folder) -> int:
-    try:
-        return checkpointed_epochs(folder)
-    except ValueError:  # caught while Keras writes it
-        return 0
-
-
 def history(run_dir):
     with open(run_dir / "history.csv") as f:
         return list(csv.DictReader(f))
@@ -40,7 +33,7 @@ def test_killed_run_continues_from_its_checkpoint_when_the_same_command_runs_aga
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs = tmp_path / "outputs" / "runs" / "memory"
     deadline = time.monotonic() + 240
-    while not any(saved_epochs(folder) for folder in runs.glob("*/*")) and time.monotonic() < deadline:
+    while not any(checkpointed_epochs(folder) for folder in runs.glob("*/*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # epoch 1 is saved; epoch 2 (about a second long) has begun
     first.wait()
@@ -91,6 +84,32 @@ def test_nan_loss_fails_with_its_epoch_and_keeps_the_checkpoint(make_config, tmp
     assert metrics["status"] == "failed" and metrics["failed_epoch"] == 2
     assert json.loads((tmp_path / "checkpoint" / "training_metadata.json").read_text())["epoch"] == 1
     assert len(history(tmp_path)) == 1
+
+
+class KilledWhileWriting(Exception):
+    pass
+
+
+def test_a_kill_while_the_checkpoint_is_written_leaves_the_last_complete_epoch(make_config, tmp_path, monkeypatch):
+    config = make_config("task=bp", "trainer.epochs=3")
+    save_weights, checkpoints = keras.Model.save_weights, []
+
+    def torn_second_checkpoint(model, filepath, *args, **kwargs):
+        if "checkpoint" in str(filepath):
+            checkpoints.append(filepath)
+            if len(checkpoints) == 2:  # epoch 2's weights: the file begun, then the process is gone
+                open(filepath, "wb").write(b"\x89HDF\r\n\x1a\n" + bytes(64))
+                raise KilledWhileWriting
+        return save_weights(model, filepath, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "save_weights", torn_second_checkpoint)
+        with pytest.raises(KilledWhileWriting):
+            run(config, tmp_path)
+    assert checkpointed_epochs(tmp_path) == 1
+    record = run(config, tmp_path)
+    assert record["status"] == "ok" and record["epochs_run"] == 3
+    assert [row["epoch"] for row in history(tmp_path)] == ["0", "1", "2"]
 
 
 class DieAfterTheLastEpochWasSaved(keras.callbacks.Callback):

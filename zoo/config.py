@@ -183,3 +183,8 @@ def register() -> None:
     cs.store(name="config_schema", node=Config)
     for name in tasks.names():
         cs.store(group="schema/task", name=name, node=tasks.module(name).Config)
+    try:  # the sweep extra's submitit settings, which conf/hydra/launcher/slurm.yaml extends
+        from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    except ImportError:
+        return
+    cs.store(group="hydra/launcher", name="submitit_slurm_settings", node=SlurmQueueConf)

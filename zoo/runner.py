@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -70,6 +71,35 @@ class ResumableSwapEMAWeights(keras.callbacks.SwapEMAWeights):
     def __init__(self, resumed: bool):
         super().__init__(swap_on_epoch=True)
         self._ema_weights_in_model = resumed
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, except that a kill cannot tear the checkpoint: Keras overwrites its weights file in
+    place and then the metadata, so a kill mid-write leaves no usable checkpoint, or weights one epoch ahead of
+    their metadata. Here each epoch's weights go to a new file, the metadata naming them replaces the old in one
+    rename, and only then is the previous epoch's file removed: any kill leaves the last complete epoch."""
+
+    def _save_model(self):
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights = folder / f"epoch-{self._current_epoch}.weights.h5"
+        self.model.save_weights(weights, overwrite=True)
+        written = folder / "training_metadata.json.tmp"
+        written.write_text(json.dumps({"epoch": self._current_epoch, "batch": 0, "weights": weights.name}))
+        os.replace(written, self._training_metadata_path)
+        for older in folder.glob("epoch-*.weights.h5"):
+            if older != weights:
+                older.unlink()
+
+    def _load_model(self):
+        metadata = Path(self._training_metadata_path)
+        saved = json.loads(metadata.read_text()) if metadata.exists() else {}
+        if "weights" not in saved:  # nothing saved yet, or a checkpoint Keras's own callback wrote
+            return super()._load_model()
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(Path(self.backup_dir) / saved["weights"])
+        self.model._initial_epoch = saved["epoch"]
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -252,7 +282,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: trac
         FailOnNonFiniteLoss(),
         *task.callbacks(run_dir),
         *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"))] if cfg.logger.tensorboard else []),
-        keras.callbacks.BackupAndRestore(str(run_dir / CHECKPOINT)),  # an epoch is saved once fully logged
+        AtomicBackupAndRestore(str(run_dir / CHECKPOINT)),  # an epoch is saved once fully logged
         *([EpochLogger(tracker)] if tracker is not None else []),  # after the save: logged once
     ]
     # a run killed after its last epoch was saved but before fit returned has nothing left to train
