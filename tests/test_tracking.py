@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import ROOT, TEST_DATA
-from test_resume import SLOW, saved_epochs
+from test_resume import SLOW
 
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
@@ -106,7 +106,7 @@ def test_a_killed_run_resumed_is_one_mlflow_run_with_each_epoch_once(tmp_path):
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs_dir = tmp_path / "outputs" / "runs" / "memory"
     deadline = time.monotonic() + 240
-    while not any(saved_epochs(folder) for folder in runs_dir.glob("*/*")) and time.monotonic() < deadline:
+    while not any(checkpointed_epochs(folder) for folder in runs_dir.glob("*/*")) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # the epoch's MLflow record follows its checkpoint
     first.send_signal(signal.SIGKILL)

@@ -69,6 +69,18 @@ COMMANDS = {"predict": "zoo.predict", "evaluate": "zoo.evaluate", "export": "zoo
             "diagnose": "zoo.diagnose", "bench": "zoo.bench"}  # `zoo predict ...` = `python -m zoo.predict ...`
 
 
+def register_slurm_launcher() -> None:
+    """The zoo's Slurm launcher installs as hydra_plugins.zoo, but Hydra's plugin scan does not see into an
+    editable install: it is registered by hand."""
+    from hydra.core.plugins import Plugins
+
+    try:
+        from hydra_plugins.zoo import SlurmLauncher
+    except ImportError as e:
+        raise ZooError(f"hydra/launcher=slurm needs the sweep extra (pip install -e \".[sweep]\"): {e}") from None
+    Plugins.instance().register(SlurmLauncher)
+
+
 def cli() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         import runpy
@@ -80,6 +92,8 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
     try:
         sys.argv[1:] = renamed(resume.resume_arguments(sys.argv[1:]))
+        if "hydra/launcher=slurm" in sys.argv[1:]:
+            register_slurm_launcher()
         main()
     except Exception as error:
         if SHOW_TRACEBACKS:

@@ -147,6 +147,12 @@ class ResultsTable(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = load_runs([sweep_dir])
+        for record in runs:
+            if record.get("status") == "running":  # every job has ended: this one's process was killed or lost
+                record.update(status="interrupted", error="its job ended before the run did; the same command "
+                              f"with hydra.sweep.dir={sweep_dir} resumes it from its last finished epoch")
+                saved = {key: value for key, value in record.items() if key not in ("run", "overrides")}
+                (Path(record["run"]) / "metrics.json").write_text(json.dumps(saved, indent=2) + "\n")
         frame, seeds = table(runs), seed_table(runs)
         (sweep_dir / "results.md").write_text(render(frame, "md", seeds) + "\n")
         (sweep_dir / "results.csv").write_text(render(frame, "csv"))

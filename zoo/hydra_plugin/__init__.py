@@ -3,7 +3,10 @@ limit or a pre-emption stops it, its node is lost. hydra-submitit's launcher the
 whole sweep ends without its table; the zoo's (`hydra/launcher=slurm`, conf/hydra/launcher/slurm.yaml) waits
 for every job, and a job that ended early is one unfinished row of the sweep's
 table. Its run folder keeps the checkpoint of its last finished epoch, so the same command with
-`hydra.sweep.dir=<the sweep>` resumes it and skips the finished jobs."""
+`hydra.sweep.dir=<the sweep>` resumes it and skips the finished jobs.
+
+Hydra instantiates launchers from the `hydra_plugins` namespace only: this package installs as `hydra_plugins.zoo`
+(pyproject.toml's package-dir)."""
 from __future__ import annotations
 
 import logging
