@@ -6,6 +6,7 @@ every daemon it started. Neither is a mock: the zoo's sweeps reach them through 
 client, as they would a cluster's."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -133,15 +134,17 @@ class Ray:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.ray = str(Path(sys.executable).with_name("ray"))
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
     def start(self) -> Ray:
         subprocess.run([self.ray, "start", "--head", f"--port={self.port}", "--node-ip-address=127.0.0.1",
                         "--num-cpus=0", "--include-dashboard=false", f"--temp-dir={self.folder}",
-                        "--disable-usage-stats"], env=self.env, check=True, capture_output=True)
+                        "--object-store-memory=100000000", "--disable-usage-stats"],
+                       env=self.env, check=True, capture_output=True)
         for i in range(self.workers):
             subprocess.run([self.ray, "start", f"--address={self.address}", "--node-ip-address=127.0.0.1",
-                            f"--num-cpus={self.cpus}", f"--resources={{\"worker_{i}\": 1}}"],
+                            f"--num-cpus={self.cpus}", f"--resources={{\"worker_{i}\": 1}}",
+                            "--object-store-memory=100000000"],
                            env=self.env, check=True, capture_output=True)
         wait_for(lambda: len(self.alive_nodes()) == self.workers + 1, "the Ray worker nodes")
         return self
@@ -150,9 +153,29 @@ class Ray:
         script = ("import json, ray; ray.init(address=%r, logging_level='ERROR'); "
                   "print(json.dumps([n for n in ray.nodes() if n['Alive']]))" % self.address)
         out = subprocess.run([sys.executable, "-c", script], env=self.env, capture_output=True, text=True)
-        import json
-
         return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else []
+
+    def raylets(self) -> dict[int, int]:
+        """pid -> worker number of each worker node's raylet (the process that is the node)."""
+        found = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            for arg in args:
+                if arg.startswith(b"--static_resource_list=worker_"):
+                    found[int(pid)] = int(arg.split(b"worker_")[1].split(b",")[0])
+        return found
+
+    def kill_node_running(self, pid: int) -> int:
+        """SIGKILLs the raylet of the worker node whose process `pid` is (or descends from); its number."""
+        raylets = self.raylets()
+        while pid not in raylets:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the parent
+            assert pid > 1, "not on a worker node"
+        os.kill(pid, signal.SIGKILL)
+        return raylets[pid]
 
     def stop(self) -> None:
         subprocess.run([self.ray, "stop", "--force"], env=self.env, capture_output=True)

@@ -2,24 +2,24 @@
 scancel), and a Ray cluster of three nodes, one of which is killed while it trains (tests/clusters.py starts
 both). In each the same command afterwards finishes what was lost and retrains nothing that finished."""
 import json
-import os
-import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+import clusters
 import pytest
 from conftest import ROOT, TEST_DATA
 from test_resume import SLOW
 
-import clusters
-from zoo.resume import checkpointed_epochs
+from zoo.resume import LOCK, checkpointed_epochs
 
 SWEEP = ["cell=gru,simple_rnn", "model.units=4,8"]  # four jobs of SLOW's run: about a second an epoch each
 
 
-def zoo_sweep(tmp_path, env, *overrides, wait=True):
-    command = [sys.executable, "-m", "zoo", "-m", *SLOW, *SWEEP, f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+def zoo_sweep(tmp_path, env, *overrides, sweep=SWEEP, wait=True):
+    command = [sys.executable, "-m", "zoo", "-m", *SLOW, *sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
     env = {**env, "PYTHONPATH": str(ROOT), "ZOO_DATA_DIR": str(TEST_DATA)}
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
@@ -79,3 +79,54 @@ def test_a_slurm_sweep_resumes_the_job_scancel_stopped_and_retrains_nothing_fini
     assert history_rows(job)[:saved] == saved_epochs  # resumed after its last saved epoch, not restarted
     assert all(after[n] == before[n] for n in (1, 2, 3))  # the finished jobs were not retrained
     assert len(list((tmp_path / "sweep").glob("[0-9]*"))) == 4
+
+
+def lock_holder(run_dir) -> int | None:
+    """The pid of the process that holds the run folder's lock (from /proc/locks), if one does."""
+    inode = (run_dir / LOCK).stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == "FLOCK" and int(fields[5].split(":")[2]) == inode:
+            return int(fields[4])
+    return None
+
+
+@pytest.fixture
+def ray_cluster():
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason='the ".[sweep]" extra')
+    folder = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    cluster = clusters.Ray(folder, workers=2).start()
+    yield cluster
+    cluster.stop()
+
+
+def test_a_ray_sweep_on_three_nodes_finishes_every_job_when_a_node_dies_mid_job(ray_cluster, tmp_path):
+    six_jobs = ["cell=gru,simple_rnn,lstm", "model.units=4,8"]
+    launcher = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster.address}",
+                "+hydra.launcher.ray.init.object_store_memory=null",  # the launcher sets one, which joining refuses
+                "+hydra.launcher.ray.remote.num_cpus=1", "+hydra.launcher.ray.remote.max_retries=3"]
+    first = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs, wait=False)
+    sweep = tmp_path / "sweep"
+
+    def training_after_an_epoch():
+        return next((folder for folder in sweep.glob("[0-9]*") if checkpointed_epochs(folder) >= 1
+                     and json.loads((folder / "metrics.json").read_text())["status"] == "running"
+                     and lock_holder(folder)), None) if first.poll() is None else "ended"
+
+    wait_until(training_after_an_epoch)
+    job = training_after_an_epoch()
+    assert job != "ended", first.communicate()
+    saved = checkpointed_epochs(job)
+    saved_epochs = history_rows(job)[:saved]
+    ray_cluster.kill_node_running(lock_holder(job))
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stdout + stderr
+    after = records(sweep)
+    assert len(after) == 6 and all(r["status"] == "ok" and r["epochs_run"] == 3 for r in after.values())
+    for folder in sweep.glob("[0-9]*"):  # every epoch once, in order: no folder written by two processes
+        assert [row.split(",")[0] for row in history_rows(folder)] == ["0", "1", "2"]
+    assert history_rows(job)[:saved] == saved_epochs  # Ray ran the lost job again: it resumed, not restarted
+    assert f"resuming {job} after epoch {saved}" in (job / "__main__.log").read_text()
+
+    again = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs)
+    assert again.returncode == 0 and records(sweep) == after  # nothing left to train

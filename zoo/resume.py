@@ -1,13 +1,17 @@
 """Where an interrupted or finished run lives, so that running the same command again continues it."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import time
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from zoo.errors import ZooError
 
+LOCK = ".lock"  # held by the process that trains in the folder
 CHECKPOINT = "checkpoint"  # BackupAndRestore's folder: weights and optimizer state after the last finished epoch
 RESUME = "trainer.resume="
 
@@ -15,6 +19,26 @@ RESUME = "trainer.resume="
 def read_record(run_dir: Path) -> dict:
     path = run_dir / "metrics.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+@contextlib.contextmanager
+def sole_writer(run_dir: Path, wait_seconds: float = 120):
+    """Holds the run folder's lock while a process trains in it, so that two never write one folder: the same
+    command started twice, or a job a cluster retries on another node while the first attempt's process, cut off
+    from its lost node, has not yet died. The second waits for the lock up to `wait_seconds` (the kernel frees it
+    when the holder dies), then is refused."""
+    with open(run_dir / LOCK, "w") as lock:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ZooError(f"another process is training in {run_dir} (it holds {run_dir / LOCK}); "
+                                   "let it finish, or stop it and run the command again") from None
+                time.sleep(0.5)
+        yield
 
 
 def checkpointed_epochs(run_dir: Path) -> int:

@@ -21,7 +21,7 @@ from zoo.config import Optimizer, OptimizerConfig
 from zoo.errors import NonFiniteLoss
 from zoo.layers import SmoothedCrossentropy
 from zoo.optimizers import LazyAdam
-from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record
+from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record, sole_writer
 from zoo.rules import Plan, checked
 from zoo.task import step_accuracy
 
@@ -208,6 +208,11 @@ def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None, job: tracking.
 
     A folder that already holds a finished run is not retrained; one that holds the checkpoint of an interrupted
     run continues from it (weights, optimizer state, history, elapsed seconds, early-stopping count)."""
+    with sole_writer(run_dir):
+        return run_alone(cfg, run_dir, plan, job)
+
+
+def run_alone(cfg: DictConfig, run_dir: Path, plan: Plan | None, job: tracking.Job) -> dict:
     finished = read_record(run_dir)
     if finished.get("status") == "ok":
         log.info(f"already finished, not retrained: {run_dir}")
