@@ -127,10 +127,10 @@ class Slurm:
 
 class Ray:
     """A Ray cluster of a head and `workers` worker nodes, each a `ray start` of its own with its own resources.
-    The head offers no CPU, so every job runs on a worker node."""
+    By default the head offers no CPU, so every job runs on a worker node."""
 
-    def __init__(self, folder: Path, workers: int = 2, cpus_per_worker: int = 1):
-        self.folder, self.workers, self.cpus = folder, workers, cpus_per_worker
+    def __init__(self, folder: Path, workers: int = 2, cpus_per_worker: int = 1, head_cpus: int = 0):
+        self.folder, self.workers, self.cpus, self.head_cpus = folder, workers, cpus_per_worker, head_cpus
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.ray = str(Path(sys.executable).with_name("ray"))
@@ -138,7 +138,7 @@ class Ray:
 
     def start(self) -> Ray:
         subprocess.run([self.ray, "start", "--head", f"--port={self.port}", "--node-ip-address=127.0.0.1",
-                        "--num-cpus=0", "--include-dashboard=false", f"--temp-dir={self.folder}",
+                        f"--num-cpus={self.head_cpus}", "--include-dashboard=false", f"--temp-dir={self.folder}",
                         "--object-store-memory=100000000", "--disable-usage-stats"],
                        env=self.env, check=True, capture_output=True)
         for i in range(self.workers):

@@ -101,10 +101,14 @@ def ray_cluster():
 
 
 def test_a_ray_sweep_on_three_nodes_finishes_every_job_when_a_node_dies_mid_job(ray_cluster, tmp_path):
+    """Tracked in MLflow as well: the lost job is one MLflow run whatever attempt finished it."""
+    MlflowClient = pytest.importorskip("mlflow.tracking", reason='the ".[tracking]" extra').MlflowClient
     six_jobs = ["cell=gru,simple_rnn,lstm", "model.units=4,8"]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"  # absolute: a worker node's process has its own working folder
     launcher = ["hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster.address}",
                 "+hydra.launcher.ray.init.object_store_memory=null",  # the launcher sets one, which joining refuses
-                "+hydra.launcher.ray.remote.num_cpus=1", "+hydra.launcher.ray.remote.max_retries=3"]
+                "+hydra.launcher.ray.remote.num_cpus=1", "+hydra.launcher.ray.remote.max_retries=3",
+                "logger=mlflow", f"logger.mlflow.tracking_uri={store}"]
     first = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs, wait=False)
     sweep = tmp_path / "sweep"
 
@@ -127,6 +131,12 @@ def test_a_ray_sweep_on_three_nodes_finishes_every_job_when_a_node_dies_mid_job(
         assert [row.split(",")[0] for row in history_rows(folder)] == ["0", "1", "2"]
     assert history_rows(job)[:saved] == saved_epochs  # Ray ran the lost job again: it resumed, not restarted
     assert f"resuming {job} after epoch {saved}" in (job / "__main__.log").read_text()
+    client = MlflowClient(store)
+    tracked = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
+    assert sorted(r.data.tags["run_folder"] for r in tracked) == sorted(str(f) for f in sweep.glob("[0-9]*"))
+    assert all(r.info.status == "FINISHED" for r in tracked)
+    [lost] = [r for r in tracked if r.data.tags["run_folder"] == str(job)]
+    assert [m.step for m in client.get_metric_history(lost.info.run_id, "loss")] == [0, 1, 2]  # each epoch once
 
     again = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs)
     assert again.returncode == 0 and records(sweep) == after  # nothing left to train
