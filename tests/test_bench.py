@@ -1,25 +1,39 @@
 """zoo.bench: throughput against the same model in PyTorch, and the quality table over task sweeps."""
 import json
+import os
 
 import pytest
 
 from zoo import bench
 
 
-def test_throughput_reports_both_sides_per_cell_and_shape(monkeypatch, tmp_path):
+def test_throughput_times_each_side_in_its_own_process_per_cell_and_shape(monkeypatch, tmp_path, capsys):
     pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
-    monkeypatch.setattr(bench, "SHAPES", [{"batch": 8, "length": 12, "embedding": 8, "units": 4},
-                                          {"batch": 8, "length": 12, "embedding": 8, "units": 6}])
+    monkeypatch.setattr(bench, "SHAPES", [{"batch": 8, "length": 12, "embedding": 8, "units": 4}])
+    processes, in_own_process = [], bench.pass_in_own_process
+    monkeypatch.setattr(bench, "pass_in_own_process", lambda *args: processes.append(args) or in_own_process(*args))
     out = tmp_path / "throughput.json"
-    assert bench.main(["throughput", "--cells", "gru,simple_rnn", "--batches", "2", "--repeats", "2",
+    assert bench.main(["throughput", "--cells", "gru", "--sides", "zoo,torch", "--batches", "2", "--repeats", "2",
                        "--out", str(out), "trainer.learning_rate=0.01"]) == 0
     result = json.loads(out.read_text())
     assert result["overrides"] == ["trainer.learning_rate=0.01"]
-    assert [(r["cell"], r["units"]) for r in result["rows"]] == [("gru", 4), ("simple_rnn", 4), ("gru", 6),
-                                                                 ("simple_rnn", 6)]
-    for row in result["rows"]:
-        assert len(row["repeats"]["zoo"]) == len(row["repeats"]["torch"]) == 2
-        assert row["zoo"] > 0 and row["torch"] > 0 and row["ratio"] == round(row["zoo"] / row["torch"], 2)
+    [row] = result["rows"]
+    assert (row["cell"], row["units"]) == ("gru", 4) and row["failed"] == {}
+    assert len(row["repeats"]["zoo"]) == len(row["repeats"]["torch"]) == 2
+    assert row["zoo"] > 0 and row["torch"] > 0 and row["zoo/torch"] == round(row["zoo"] / row["torch"], 2)
+    assert [side for side, *_ in processes] == ["zoo", "torch", "zoo", "torch"]  # alternating, one pass each
+
+
+def test_the_torch_side_flushes_denormals_and_uses_the_zoos_thread_count(make_config):
+    torch = pytest.importorskip("torch", reason='PyTorch is the optional extra ".[bench]"')
+    shape = {"batch": 4, "length": 5, "embedding": 8, "units": 6}
+    x, y = bench.random_data(shape, 2)
+    try:
+        bench.torch_trainer("gru", shape, x, y, make_config())
+        assert torch.tensor([1e-40]).mul(1.0).item() == 0.0  # a float32 denormal, flushed to zero
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_the_torch_model_matches_the_zoo_model_in_size(make_config):

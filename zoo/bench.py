@@ -1,16 +1,20 @@
 """Benchmarks.
 
-    python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--batches 30] [--repeats 3] [--out FILE] [overrides]
+    python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--sides zoo,torch,torch.compile] [--batches 30]
+                                   [--repeats 3] [--out FILE] [overrides]
     python -m zoo.bench quality [--tasks imdb,bp,...] [--cells gru,lstm,simple_rnn] [--out DIR] [overrides]
     python -m zoo.bench predict RUN [RUN ...] [--count N]
 
 `throughput` trains the same many-to-one model (embedding -> one recurrent layer -> dense) for a fixed number of
-batches of random tokens, once as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
+batches of random tokens, as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
 `runner.compile_model`, `task.batched`, with the configured trainer settings: Hydra overrides such as
-`trainer.jit_compile=true` apply) and once as the equivalent PyTorch model (`torch.nn.GRU` / `LSTM` / `RNN`,
-Adam, the same gradient clipping) on the same data, alternating in one process. It prints the median
-samples/s of each over the repeats and their ratio, per cell and shape, and writes them as JSON with `--out`.
-PyTorch is an optional extra: `pip install -e ".[bench]"`.
+`trainer.jit_compile=true` apply), and as the equivalent PyTorch model (`torch.nn.GRU` / `LSTM` / `RNN`, Adam, the
+same gradient clipping) run as a PyTorch user would on a CPU: denormal floats flushed to zero
+(`torch.set_flush_denormal(True)`; TensorFlow flushes them by default, and PyTorch's CPU RNN crawls through them),
+eager and under `torch.compile`. Each timed pass runs in a process of its own, the sides alternating (`--sides`),
+on the same data with the same thread count. It prints each side's median samples/s over the repeats with
+their range, the zoo's ratio to each PyTorch side, and a warning where one side's repeats differ by more than
+20 %; `--out` writes the rows as JSON. PyTorch is an optional extra: `pip install -e ".[bench]"`.
 
 `quality` runs every task with its own defaults (conf/task/<task>.yaml) for every cell, as a Hydra sweep per
 task under DIR, and prints one row per task and cell: the primary test metric, training seconds, and the
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -51,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [{"batch": 64, "length": 200, "embedding": 128, "units": 64},
           {"batch": 64, "length": 200, "embedding": 128, "units": 256}]
 VOCABULARY = 10000
+SIDES = ("zoo", "torch", "torch.compile")
+SPREAD_WARNING = 0.2  # a side whose repeats differ by more than this share of their median is flagged
 
 
 def random_data(shape: dict, batches: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +107,17 @@ def torch_model(cell: str, shape: dict):
     return Model()
 
 
-def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg):
+def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg, compiled: bool = False):
+    """A function that trains the PyTorch model for one pass over (x, y), denormals flushed, on as many threads
+    as the zoo's side; `compiled`: under torch.compile."""
     import torch
     from torch import nn
 
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(os.cpu_count())
     model = torch_model(cell, shape)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.trainer.learning_rate)
+    forward = torch.compile(model) if compiled else model
     size = shape["batch"]
     batches = [(torch.from_numpy(x[i:i + size]).long(), torch.from_numpy(y[i:i + size]).long())
                for i in range(0, len(y), size)]
@@ -113,12 +125,12 @@ def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg):
     def train(batches=batches):
         for tokens, labels in batches:
             optimizer.zero_grad()
-            nn.functional.cross_entropy(model(tokens), labels).backward()
+            nn.functional.cross_entropy(forward(tokens), labels).backward()
             if cfg.trainer.clipnorm:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.clipnorm)
             optimizer.step()
 
-    train(batches[:2])  # warm up as the zoo side does
+    train(batches[:2])  # warm up (and compile) as the zoo side does
     return train
 
 
@@ -128,22 +140,55 @@ def samples_per_second(train, samples: int) -> float:
     return samples / (time.perf_counter() - start)
 
 
-def throughput(cells: list[str], batches: int, repeats: int, cfg) -> list[dict]:
+def timed_pass(side: str, cell: str, shape: dict, batches: int, overrides: list[str]) -> float:
+    """One side's samples/s over one pass, in this process (`throughput` starts one process per pass)."""
+    x, y = random_data(shape, batches)
+    cfg = compose_config(overrides)
+    if side == "zoo":  # TensorFlow's ops run on every core by default
+        train = zoo_trainer(cell, shape, x, y, cfg)
+    else:
+        train = torch_trainer(cell, shape, x, y, cfg, compiled=side == "torch.compile")
+    return samples_per_second(train, len(y))
+
+
+def pass_in_own_process(side: str, cell: str, shape: dict, batches: int, overrides: list[str]) -> float | str:
+    """samples/s of one pass in a fresh process, or why it failed (torch.compile may not work on a machine)."""
+    done = subprocess.run([sys.executable, "-m", "zoo.bench", "timed-pass", side, cell, json.dumps(shape),
+                           str(batches), *overrides], capture_output=True, text=True)
+    if done.returncode != 0:
+        return (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def throughput(cells: list[str], sides: list[str], batches: int, repeats: int, overrides: list[str]) -> list[dict]:
     rows = []
     for shape in SHAPES:
-        x, y = random_data(shape, batches)
         for cell in cells:
-            trainers = {"zoo": zoo_trainer(cell, shape, x, y, cfg), "torch": torch_trainer(cell, shape, x, y, cfg)}
-            measured = {name: [] for name in trainers}
-            for _ in range(repeats):  # alternate, so that a noisy moment hits both sides alike
-                for name, train in trainers.items():
-                    measured[name].append(round(samples_per_second(train, len(y)), 1))
-            zoo, torch = (statistics.median(measured[name]) for name in ("zoo", "torch"))
-            rows.append({"cell": cell, **shape, "zoo": zoo, "torch": torch, "ratio": round(zoo / torch, 2),
-                         "repeats": measured})
-            print(f"{cell:<11} units {shape['units']:>3}: zoo {zoo:7.1f} samples/s, torch {torch:7.1f}, "
-                  f"zoo/torch {zoo / torch:.2f}  (each of {repeats}: zoo {measured['zoo']}, torch {measured['torch']})",
-                  flush=True)
+            measured, failed = {side: [] for side in sides}, {}
+            for _ in range(repeats):
+                for side in sides:  # alternating processes: a noisy moment hits every side alike
+                    result = pass_in_own_process(side, cell, shape, batches, overrides)
+                    if isinstance(result, str):
+                        failed[side] = result
+                    else:
+                        measured[side].append(round(result, 1))
+            row = {"cell": cell, **shape, "repeats": measured, "failed": failed}
+            row |= {side: statistics.median(values) if values else None for side, values in measured.items()}
+            row |= {f"zoo/{side}": round(row["zoo"] / row[side], 2) for side in sides
+                    if side != "zoo" and row.get("zoo") and row[side]}
+            rows.append(row)
+            print(f"{cell:<11} units {shape['units']:>3}: " + ", ".join(
+                f"{side} {row[side]:7.1f} ({min(measured[side])}-{max(measured[side])})" if measured[side]
+                else f"{side} failed ({failed[side]})" for side in sides) + "; " + ", ".join(
+                f"{key} {value:.2f}" for key, value in row.items() if key.startswith("zoo/")), flush=True)
+            for side, values in measured.items():
+                if len(values) > 1 and spread(values) > SPREAD_WARNING:
+                    print(f"warning: {cell} units {shape['units']}: {side}'s repeats differ by "
+                          f"{spread(values):.0%} of their median ({values}); rerun on a quieter machine", flush=True)
     return rows
 
 
@@ -211,9 +256,10 @@ def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
         print('error: PyTorch is not installed; pip install -e ".[bench]"', file=sys.stderr)
         return 1
     cfg = compose_config(overrides)
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, PyTorch {torch.__version__} "
-          f"({torch.get_num_threads()} threads); jit_compile={cfg.trainer.jit_compile}", flush=True)
-    rows = throughput(cells, args.batches, args.repeats, cfg)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, PyTorch {torch.__version__}; "
+          f"{os.cpu_count()} threads each; a process per timed pass; jit_compile={cfg.trainer.jit_compile}",
+          flush=True)
+    rows = throughput(cells, args.sides.split(","), args.batches, args.repeats, overrides)
     if args.out:
         args.out.write_text(json.dumps({"overrides": overrides, "rows": rows}, indent=2) + "\n")
     return 0
@@ -232,6 +278,7 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     speed = commands.add_parser("throughput", help="samples/s of the zoo's training against PyTorch's")
     speed.add_argument("--cells", default="gru,lstm,simple_rnn")
+    speed.add_argument("--sides", default=",".join(SIDES), help="which of zoo, torch, torch.compile to time")
     speed.add_argument("--batches", type=int, default=30, help="batches per timed pass")
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
@@ -242,7 +289,15 @@ def main(argv=None) -> int:
     answering = commands.add_parser("predict", help="cold start and answers/s of trained runs on their test inputs")
     answering.add_argument("runs", nargs="+", metavar="RUN")
     answering.add_argument("--count", type=int, help="test inputs to answer (default all)")
+    one_pass = commands.add_parser("timed-pass", help="(what throughput runs in each process) one side's pass")
+    one_pass.add_argument("side", choices=SIDES)
+    one_pass.add_argument("cell")
+    one_pass.add_argument("shape", type=json.loads)
+    one_pass.add_argument("batches", type=int)
     args, overrides = parser.parse_known_args(argv)
+    if args.command == "timed-pass":
+        print(timed_pass(args.side, args.cell, args.shape, args.batches, overrides))
+        return 0
     if args.command == "predict":
         return predict_command(args)
     cells = args.cells.split(",")
@@ -253,6 +308,9 @@ def main(argv=None) -> int:
     if args.command == "throughput":
         if min(args.batches, args.repeats) <= 0:
             parser.error("--batches and --repeats must be > 0")
+        sides = args.sides.split(",")
+        if "zoo" not in sides or not set(sides) <= set(SIDES):
+            parser.error(f"--sides takes zoo and any of {', '.join(SIDES[1:])}, not {args.sides}")
         return throughput_command(args, cells, overrides)
     if unknown := [t for t in args.tasks.split(",") if t not in tasks.names()]:
         parser.error(f"unknown task {', '.join(unknown)}; choose from {', '.join(tasks.names())}")
