@@ -137,6 +137,7 @@ def test_a_ray_sweep_on_three_nodes_finishes_every_job_when_a_node_dies_mid_job(
     assert all(r.info.status == "FINISHED" for r in tracked)
     [lost] = [r for r in tracked if r.data.tags["run_folder"] == str(job)]
     assert [m.step for m in client.get_metric_history(lost.info.run_id, "loss")] == [0, 1, 2]  # each epoch once
+    assert lost.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())  # beside the store, not a node's
 
     again = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs)
     assert again.returncode == 0 and records(sweep) == after  # nothing left to train

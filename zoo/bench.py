@@ -11,10 +11,10 @@ batches of random tokens, as the zoo builds, compiles and feeds it (`topologies.
 `trainer.jit_compile=true` apply), and as the equivalent PyTorch model (`torch.nn.GRU` / `LSTM` / `RNN`, Adam, the
 same gradient clipping) run as a PyTorch user would on a CPU: denormal floats flushed to zero
 (`torch.set_flush_denormal(True)`; TensorFlow flushes them by default, and PyTorch's CPU RNN crawls through them),
-eager and under `torch.compile`. Each timed pass runs in a process of its own, the sides alternating (`--sides`),
-on the same data with the same thread count. It prints each side's median samples/s over the repeats with
-their range, the zoo's ratio to each PyTorch side, and a warning where one side's repeats differ by more than
-20 %; `--out` writes the rows as JSON. PyTorch is an optional extra: `pip install -e ".[bench]"`.
+eager and under `torch.compile`. Each timed pass runs in a process of its own after an untimed one, the sides
+alternating (`--sides`), on the same data with the same thread count. It prints each side's median samples/s
+over the repeats with their range, the zoo's ratio to each PyTorch side, and a warning where one side's repeats
+differ by more than 20 %; `--out` writes the rows as JSON. PyTorch is an optional extra: `pip install -e ".[bench]"`.
 
 `quality` runs every task with its own defaults (conf/task/<task>.yaml) for every cell, as a Hydra sweep per
 task under DIR, and prints one row per task and cell: the primary test metric, training seconds, and the
@@ -148,6 +148,7 @@ def timed_pass(side: str, cell: str, shape: dict, batches: int, overrides: list[
         train = zoo_trainer(cell, shape, x, y, cfg)
     else:
         train = torch_trainer(cell, shape, x, y, cfg, compiled=side == "torch.compile")
+    train()  # an untimed pass first: the timed one is in the steady state of every epoch after a run's first
     return samples_per_second(train, len(y))
 
 

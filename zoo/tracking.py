@@ -73,6 +73,15 @@ def store_lock(tracking_uri: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def artifact_location(tracking_uri: str) -> str | None:
+    """Where a new experiment's artifacts go: beside a SQLite store, as an absolute path (MLflow's default,
+    ./mlruns, is relative to the working folder of whichever process creates the experiment: the project's root,
+    or on a cluster a worker node's own folder); a server's own choice otherwise."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+
+
 class Tracker:
     """One run's MLflow run, through MlflowClient (no global active run: sweep jobs in one process stay apart)."""
 
@@ -99,7 +108,8 @@ class Tracker:
         else:
             name = settings.experiment or (Path(job.sweep).name if job.sweep else "runs")
             experiment = self.client.get_experiment_by_name(name)
-            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
+                name, artifact_location=artifact_location(settings.tracking_uri))
             tags = {"task": cfg.task.name, "cell": cfg.cell.name, "topology": cfg.topology_name,
                     "seed": str(cfg.seed), "run_folder": str(self.run_dir.resolve())}
             if job.sweep is not None:
