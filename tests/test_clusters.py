@@ -30,10 +30,12 @@ def zoo_sweep(tmp_path, env, *overrides, sweep=SWEEP, wait=True):
 
 
 def wait_until(check, timeout=300):
+    """The first true value `check` returns, polled every 0.2 s."""
     deadline = time.monotonic() + timeout
-    while not check():
+    while not (value := check()):
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+    return value
 
 
 def records(sweep):
@@ -112,17 +114,20 @@ def test_a_ray_sweep_on_three_nodes_finishes_every_job_when_a_node_dies_mid_job(
     first = zoo_sweep(tmp_path, ray_cluster.env, *launcher, sweep=six_jobs, wait=False)
     sweep = tmp_path / "sweep"
 
-    def training_after_an_epoch():
-        return next((folder for folder in sweep.glob("[0-9]*") if checkpointed_epochs(folder) >= 1
-                     and json.loads((folder / "metrics.json").read_text())["status"] == "running"
-                     and lock_holder(folder)), None) if first.poll() is None else "ended"
+    def training_after_an_epoch():  # (its folder, the pid of the process training it), or "ended"
+        if first.poll() is not None:
+            return "ended"
+        for folder in sweep.glob("[0-9]*"):
+            if checkpointed_epochs(folder) >= 1 and (pid := lock_holder(folder)) \
+                    and json.loads((folder / "metrics.json").read_text())["status"] == "running":
+                return folder, pid
 
-    wait_until(training_after_an_epoch)
-    job = training_after_an_epoch()
-    assert job != "ended", first.communicate()
+    found = wait_until(training_after_an_epoch)
+    assert found != "ended", first.communicate()
+    job, pid = found
     saved = checkpointed_epochs(job)
     saved_epochs = history_rows(job)[:saved]
-    ray_cluster.kill_node_running(lock_holder(job))
+    ray_cluster.kill_node_running(pid)
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stdout + stderr
     after = records(sweep)
