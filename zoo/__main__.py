@@ -71,13 +71,17 @@ COMMANDS = {"predict": "zoo.predict", "evaluate": "zoo.evaluate", "export": "zoo
 
 def register_slurm_launcher() -> None:
     """The zoo's Slurm launcher installs as hydra_plugins.zoo, but Hydra's plugin scan does not see into an
-    editable install: it is registered by hand."""
+    editable install: it is registered by hand, whichever way the launcher is chosen (the command line or a
+    preset), wherever the sweep extra is installed."""
     from hydra.core.plugins import Plugins
 
     try:
         from hydra_plugins.zoo import SlurmLauncher
     except ImportError as e:
-        raise ZooError(f"hydra/launcher=slurm needs the sweep extra (pip install -e \".[sweep]\"): {e}") from None
+        if "hydra/launcher=slurm" in sys.argv[1:]:
+            raise ZooError(f"hydra/launcher=slurm needs the sweep extra (pip install -e \".[sweep]\"): {e}") \
+                from None
+        return
     Plugins.instance().register(SlurmLauncher)
 
 
@@ -92,8 +96,7 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises config errors to us instead of printing them
     try:
         sys.argv[1:] = renamed(resume.resume_arguments(sys.argv[1:]))
-        if "hydra/launcher=slurm" in sys.argv[1:]:
-            register_slurm_launcher()
+        register_slurm_launcher()
         main()
     except Exception as error:
         if SHOW_TRACEBACKS:

@@ -83,7 +83,6 @@ def zoo_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg):
     """A function that trains the zoo's model for one pass over (x, y) through the zoo's input pipeline."""
     model = zoo_model(cell, shape, cfg)
     data = batched(tf.data.Dataset.from_tensor_slices((x, y)), len(y), shape["batch"], shuffle=True, seed=0)
-    model.fit(data.take(2), shuffle=False, verbose=0)  # trace (and compile) before timing
     return lambda: model.fit(data, shuffle=False, verbose=0)
 
 
@@ -122,7 +121,7 @@ def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg, com
     batches = [(torch.from_numpy(x[i:i + size]).long(), torch.from_numpy(y[i:i + size]).long())
                for i in range(0, len(y), size)]
 
-    def train(batches=batches):
+    def train():
         for tokens, labels in batches:
             optimizer.zero_grad()
             nn.functional.cross_entropy(forward(tokens), labels).backward()
@@ -130,7 +129,6 @@ def torch_trainer(cell: str, shape: dict, x: np.ndarray, y: np.ndarray, cfg, com
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.trainer.clipnorm)
             optimizer.step()
 
-    train(batches[:2])  # warm up (and compile) as the zoo side does
     return train
 
 
@@ -148,7 +146,7 @@ def timed_pass(side: str, cell: str, shape: dict, batches: int, overrides: list[
         train = zoo_trainer(cell, shape, x, y, cfg)
     else:
         train = torch_trainer(cell, shape, x, y, cfg, compiled=side == "torch.compile")
-    train()  # an untimed pass first: the timed one is in the steady state of every epoch after a run's first
+    train()  # an untimed pass first (tracing, compiling): the timed one is in the steady state of a run's epochs
     return samples_per_second(train, len(y))
 
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from zoo import tracking
 from zoo.errors import ZooError
+from zoo.resume import write_record
 
 COLUMNS = ["task", "topology", "cell", "size", "seed", "params", "primary", "test", "epochs", "train_s", "status",
            "overrides", "run"]
@@ -151,8 +152,8 @@ class ResultsTable(Callback):
             if record.get("status") == "running":  # every job has ended: this one's process was killed or lost
                 record.update(status="interrupted", error="its job ended before the run did; the same command "
                               f"with hydra.sweep.dir={sweep_dir} resumes it from its last finished epoch")
-                saved = {key: value for key, value in record.items() if key not in ("run", "overrides")}
-                (Path(record["run"]) / "metrics.json").write_text(json.dumps(saved, indent=2) + "\n")
+                write_record(Path(record["run"]), {key: value for key, value in record.items()
+                                                   if key not in ("run", "overrides")})
         frame, seeds = table(runs), seed_table(runs)
         (sweep_dir / "results.md").write_text(render(frame, "md", seeds) + "\n")
         (sweep_dir / "results.csv").write_text(render(frame, "csv"))

@@ -34,7 +34,8 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     from omegaconf import OmegaConf
 
     from zoo.config import OptimizerConfig
-    from zoo.runner import compile_model, evaluate_test, load_splits, task_loss, write_json
+    from zoo.resume import write_record
+    from zoo.runner import compile_model, evaluate_test, load_splits, task_loss
 
     trainer = run.cfg.trainer
     keras.utils.set_random_seed(run.cfg.seed)
@@ -50,7 +51,7 @@ def evaluate(run_dir, settings: list[str] = ()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     record = {"run": str(run.run_dir), "settings": list(settings),
               "test": evaluate_test(run.model, spec, run.topology, run.task, splits, out), **run.task.extras()}
-    write_json(out / "metrics.json", record)
+    write_record(out, record)
     return record
 
 

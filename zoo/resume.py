@@ -21,6 +21,10 @@ def read_record(run_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def write_record(run_dir: Path, record: dict) -> None:
+    (run_dir / "metrics.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+
+
 @contextlib.contextmanager
 def sole_writer(run_dir: Path, wait_seconds: float = 120):
     """Holds the run folder's lock while a process trains in it, so that two never write one folder: the same

@@ -21,7 +21,7 @@ from zoo.config import Optimizer, OptimizerConfig
 from zoo.errors import NonFiniteLoss
 from zoo.layers import SmoothedCrossentropy
 from zoo.optimizers import LazyAdam
-from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record, sole_writer
+from zoo.resume import CHECKPOINT, checkpointed_epochs, read_record, sole_writer, write_record
 from zoo.rules import Plan, checked
 from zoo.task import step_accuracy
 
@@ -182,10 +182,6 @@ def write_history(path: Path, rows: list[dict]) -> None:
         writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
 
 
-def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-
-
 def task_loss(task, trainer):
     """The task's loss, or with `trainer.label_smoothing` the smoothed cross-entropy (zoo.rules allows it only
     where the task predicts classes or tokens)."""
@@ -227,7 +223,7 @@ def run_alone(cfg: DictConfig, run_dir: Path, plan: Plan | None, job: tracking.J
         "optimizer": OmegaConf.to_container(cfg.optimizer, enum_to_str=True),
         "status": "running",
     }
-    write_json(run_dir / "metrics.json", record)  # a run killed before it ends stays "running"
+    write_record(run_dir, record)  # a run killed before it ends stays "running"
     tracker = None
     try:
         tracker = tracking.Tracker(cfg, run_dir, job) if cfg.logger.mlflow is not None else None
@@ -240,7 +236,7 @@ def run_alone(cfg: DictConfig, run_dir: Path, plan: Plan | None, job: tracking.J
             record["failed_epoch"] = error.epoch
         raise
     finally:
-        write_json(run_dir / "metrics.json", record)
+        write_record(run_dir, record)
         if tracker is not None:
             tracker.finish(record)
 

@@ -56,14 +56,19 @@ def scalars(metrics: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
+def sqlite_database(tracking_uri: str) -> Path | None:
+    """The database file of a SQLite store's URI; None for a server."""
+    return Path(tracking_uri.removeprefix("sqlite:///")) if tracking_uri.startswith("sqlite:///") else None
+
+
 @contextlib.contextmanager
 def store_lock(tracking_uri: str):
     """For a SQLite store, an exclusive lock beside the database while a job opens it: sweep jobs started at once
     (joblib, Ray) would otherwise race to create its tables. A server needs none."""
-    if not tracking_uri.startswith("sqlite:///"):
+    database = sqlite_database(tracking_uri)
+    if database is None:
         yield
         return
-    database = Path(tracking_uri.removeprefix("sqlite:///"))
     database.parent.mkdir(parents=True, exist_ok=True)
     with open(database.with_name(database.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -77,9 +82,8 @@ def artifact_location(tracking_uri: str) -> str | None:
     """Where a new experiment's artifacts go: beside a SQLite store, as an absolute path (MLflow's default,
     ./mlruns, is relative to the working folder of whichever process creates the experiment: the project's root,
     or on a cluster a worker node's own folder); a server's own choice otherwise."""
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    return (Path(tracking_uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+    database = sqlite_database(tracking_uri)
+    return None if database is None else (database.resolve().parent / "mlartifacts").as_uri()
 
 
 class Tracker:
