@@ -7,7 +7,9 @@ UTF-8, gzipped or not (.gz), with a header naming `task.text_column` and `task.l
 `task.train_file`, optionally `task.dev_file` (else validation is a seeded `val_fraction` of train) and
 `task.test_file` (else test is a seeded `test_fraction`). Labels are the strings the file has, two or many; rows
 whose text is empty are skipped and counted (`skipped_rows` in metrics.json), every other problem is refused in
-one line. A path is relative to `paths.data_dir` unless absolute.
+one line. A path is relative to `paths.data_dir` unless absolute. With `task.id_column` (values unique within a
+file), the run also writes `test_predictions.csv`: every test row's id, right label and predicted label, in the
+test file's order, so the answers join back to the user's rows.
 
 With `task.standardize=unicode` (text's default) text is NFC-normalized where it enters (file rows, predict's
 lines, the demo's box: decomposed Hangul or accents, as some systems write them, are composed), then lower-cased
@@ -43,12 +45,14 @@ from zoo.task import Task as BaseTask
 from zoo.validation import require_fractions, require_positive
 
 keras = lazy_import("keras")
+pd = lazy_import("pandas")
 sentencepiece = lazy_import("sentencepiece")
 tf = lazy_import("tensorflow")
 
 OTHER_PUNCTUATION = r'["#$%&()\*\+,-\./:;<=>@\[\\\]^_`{|}~\']'  # Keras's standardization less "!" and "?"
 NSMC = "https://raw.githubusercontent.com/e9t/nsmc/master/"
 BASELINE_C = (0.25, 1.0, 4.0, 16.0)  # the baseline's regularization strengths, one chosen on the validation split
+TEST_PREDICTIONS = "test_predictions.csv"  # with task.id_column: each test row's id and answer
 KNOWN_FILES = {  # a file the presets name -> the forms it may take under the data dir, and where to fetch it
     f"naver_movie_reviews/ratings_{split}.txt.gz": [
         Source(f"naver_movie_reviews/ratings_{split}.txt.gz", sha256=sha),
@@ -101,6 +105,7 @@ class Config(Reading):
     test_file: Optional[str] = None  # else test is a seeded test_fraction of train
     text_column: str = "text"
     label_column: str = "label"
+    id_column: Optional[str] = None  # with it, test_predictions.csv gives each test row's id and answer
     label_names: list[str] = field(default_factory=list)  # what answers call the labels, in their sorted order
     test_fraction: float = 0.2
 
@@ -113,24 +118,32 @@ class Task(BaseTask):
     inputs = "tokens"
     outputs = "class"
     unknown_id = 1
+    test_ids = None  # the test rows' ids, in the test file's order, where task.id_column names them
     form = InputForm(help="a text -> label, its probability and each label's",
                      placeholder="It was not great, but I recommend it.")
     smoke_test = ("task.train_file=naver_movie_reviews/ratings_train.txt",
                   "task.test_file=naver_movie_reviews/ratings_test.txt", "task.text_column=document",
-                  "task.label_names=[negative,positive]", "task.tokens=chars", "task.baseline=chars")
+                  "task.id_column=id", "task.label_names=[negative,positive]", "task.tokens=chars",
+                  "task.baseline=chars")
 
     # where the texts come from
 
     def read(self) -> dict[str, tuple[list[str], list[str]]]:
-        """{"train", "val", "test": (texts, labels)}, labels as the files write them, texts as written."""
+        """{"train", "val", "test": (texts, labels)}, labels as the files write them, texts as written; with
+        task.id_column, the test rows' ids in `self.test_ids`."""
         cfg = self.cfg
         if cfg.train_file is None:
             raise DataError("task=text reads task.train_file (CSV, TSV or JSON Lines; and task.test_file, "
                             "task.text_column, task.label_column): give at least the first")
-        columns = [cfg.text_column, cfg.label_column]
-        files = {name: read_table(find_file(self.data_dir, file, f"task.{name}_file", KNOWN_FILES), columns)
-                 for name, file in (("train", cfg.train_file), ("dev", cfg.dev_file), ("test", cfg.test_file))
-                 if file is not None}
+        columns = [cfg.text_column, cfg.label_column, *([cfg.id_column] if cfg.id_column else [])]
+        files = {}
+        for name, file in (("train", cfg.train_file), ("dev", cfg.dev_file), ("test", cfg.test_file)):
+            if file is not None:
+                path = find_file(self.data_dir, file, f"task.{name}_file", KNOWN_FILES)
+                files[name] = read_table(path, columns)
+                if cfg.id_column and (repeated := files[name][cfg.id_column].duplicated()).any():
+                    raise DataError(f"{path}: the id column {cfg.id_column!r} repeats "
+                                    f"{files[name][cfg.id_column][repeated].iloc[0]!r}; ids must be unique")
         self.skipped_rows = 0
         for name, table in files.items():
             empty = table[cfg.text_column].str.strip() == ""
@@ -142,6 +155,7 @@ class Task(BaseTask):
         split = seeded_split(len(train), self.seed, None, **fractions)
         parts = {name: train.iloc[indices] for name, indices in split.items()}
         parts |= {"val" if name == "dev" else name: table for name, table in files.items() if name != "train"}
+        self.test_ids = list(parts["test"][cfg.id_column]) if cfg.id_column else None
         return {name: (list(table[cfg.text_column]), list(table[cfg.label_column])) for name, table in parts.items()}
 
     def label_order(self, labels: list[str]) -> tuple[list[str], list[str]]:
@@ -279,9 +293,21 @@ class Task(BaseTask):
         gold, predicted = np.concatenate(gold), np.concatenate(predicted)
         ids = list(range(len(self.labels)))
         report = precision_recall_fscore_support(gold, predicted, labels=ids, zero_division=0)
+        if self.test_ids is not None:
+            self.write_test_predictions(predict, run_dir / TEST_PREDICTIONS)
         return {"macro_f1": float(f1_score(gold, predicted, labels=ids, average="macro", zero_division=0)),
                 "per_label": {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                               for name, p, r, f, s in zip(self.labels, *report)}}
+
+    def write_test_predictions(self, predict, path: Path) -> None:
+        """Each test row's id, right label and predicted label, in the test file's order."""
+        texts, labels = self.test_texts
+        predicted = np.zeros(len(texts), dtype="int64")
+        for batch, padded in self.padded_batches(texts)[1]:
+            predicted[batch] = predict(padded)
+        names = np.array(self.labels)
+        pd.DataFrame({"id": self.test_ids[: len(texts)], "label": names[labels], "predicted": names[predicted]}) \
+            .to_csv(path, index=False)
 
     # using a trained run
 
@@ -302,12 +328,18 @@ class Task(BaseTask):
     def saved_labels(self) -> list[str]:
         raise DataError("the run folder's predictor.json has no labels")
 
+    def padded_batches(self, texts: list[str]) -> tuple[list[list[int]], list[tuple[list[int], np.ndarray]]]:
+        """The raw texts' token ids (a text with none: the unknown id), and the ids padded in batches of texts of
+        similar length, each with the indices of its texts."""
+        ids = [text or [self.unknown_id] for text in self.token_ids(self.normalized(texts))]
+        return ids, [(batch, keras.utils.pad_sequences([ids[i] for i in batch], padding="post"))
+                     for batch in by_length(ids)]
+
     def answer(self, run, texts: list[str], steps: bool = False) -> list[dict]:
-        ids = [text or [self.unknown_id] for text in self.token_ids(self.normalized(texts))]  # nothing: unknown
+        ids, batches = self.padded_batches(texts)
         probabilities = np.zeros((len(texts), len(self.labels)))
-        for batch in by_length(ids):
-            probabilities[batch] = run.probabilities(keras.utils.pad_sequences([ids[i] for i in batch],
-                                                                               padding="post"))
+        for batch, padded in batches:
+            probabilities[batch] = run.probabilities(padded)
         answers = [class_answer(self.labels, p) for p in probabilities]
         if steps:  # the probabilities after each token: the answer to every prefix of the text
             for answer, text in zip(answers, ids):

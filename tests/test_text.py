@@ -9,6 +9,7 @@ import keras  # noqa: F401  (loaded before TensorFlow, which otherwise finds the
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TASKS, TEST_DATA
 
 import tasks
 from tasks import text
@@ -159,6 +160,41 @@ def test_empty_texts_are_skipped_and_counted(tmp_path):
     assert task.extras()["skipped_rows"] == 2 and sum(splits.sizes.values()) == len(ROWS)
 
 
+def test_an_id_column_gives_each_test_row_its_answer_in_the_test_files_order(tmp_path):
+    write(tmp_path / "train.csv", [(t, y, f"train-{i}") for i, (t, y) in enumerate(ROWS)], ("review", "stars", "no"))
+    test_rows = [(t, y, f"r{i}") for i, (t, y) in enumerate(ROWS[:9])][::-1]  # ids in no sorted order
+    write(tmp_path / "test.csv", [*test_rows, ("  ", "pos", "blank")], ("review", "stars", "no"))
+    task = task_of(tmp_path, test_file="test.csv", id_column="no")
+    _, splits = task.load(batch_size=4)
+
+    def first_token_mod_3(padded):  # a stand-in model whose answer depends on each row's own text
+        return padded[:, 0] % 3
+
+    task.test_metrics(first_token_mod_3, splits, tmp_path)
+    written = pd.read_csv(tmp_path / text.TEST_PREDICTIONS, dtype=str)
+    assert list(written["id"]) == [i for _, _, i in test_rows]  # the blank row skipped, the order kept
+    assert list(written["label"]) == [y for _, y, _ in test_rows]
+    expected = [task.labels[ids[0] % 3] for ids in task.token_ids([t for t, _, _ in test_rows])]
+    assert list(written["predicted"]) == expected
+
+
+def test_the_reported_accuracy_is_a_count_over_the_test_predictions_file(make_config, tmp_path):
+    from zoo.runner import run
+
+    record = run(make_config("task=text", *TASKS["text"], "trainer.epochs=1", "task.limit=80"), tmp_path)
+    answered = pd.read_csv(tmp_path / text.TEST_PREDICTIONS, dtype=str)  # every test review, by its NSMC id
+    assert len(answered) == record["examples"]["test"] == 80 and answered["id"].is_unique
+    test_file = pd.read_csv(TEST_DATA / "naver_movie_reviews" / "ratings_test.txt", sep="\t", dtype=str)
+    assert set(answered["id"]) <= set(test_file["id"])
+    assert np.mean(answered["label"] == answered["predicted"]) == pytest.approx(record["test"]["accuracy"])
+
+
+def test_repeated_ids_are_one_line(tmp_path):
+    write(tmp_path / "train.csv", [(t, y, i % 50) for i, (t, y) in enumerate(ROWS)], ("review", "stars", "no"))
+    with pytest.raises(DataError, match=r"train.csv: the id column 'no' repeats '0'; ids must be unique$"):
+        task_of(tmp_path, id_column="no").load(batch_size=8)
+
+
 def test_korean_reviews_answer_alike_in_a_fresh_process(trained, zoo_cli, tmp_path):
     run_dir = trained("text")
     saved = [json.loads(line) for line in (run_dir / runs.PREDICTIONS).read_text().splitlines()]
@@ -173,6 +209,7 @@ def test_korean_reviews_answer_alike_in_a_fresh_process(trained, zoo_cli, tmp_pa
         assert answer["output"]["label"] == line["output"]["label"] in ("negative", "positive")
         assert answer["output"]["probability"] == pytest.approx(line["output"]["probability"], abs=1e-5)
     [stepped] = runs.load(run_dir).predict(["별로지만 추천해요"], steps=True)
+
     assert [s["token"] for s in stepped["steps"]][:4] == ["별", "로", "지", "만"]
     assert stepped["steps"][-1]["probabilities"] == pytest.approx(stepped["probabilities"], abs=1e-6)
 

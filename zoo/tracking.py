@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from zoo.errors import ZooError
 
 RUN_ID_FILE = "mlflow_run.json"
-ARTIFACTS = ("metrics.json", "history.csv", "predictions.jsonl", "samples.json", "samples.txt", "per_tag.json")
+ARTIFACTS = ("metrics.json", "history.csv", "predictions.jsonl", "test_predictions.csv", "samples.json", "samples.txt",
+             "per_tag.json")
 
 
 @dataclass(frozen=True)
