@@ -247,6 +247,8 @@ class Task(BaseTask):
     outputs = "tokens"
     form = InputForm(help="a sentence -> its translation (--beam N)", placeholder="I would like a cup of coffee.")
     smoke_test = ("task.dataset=toy", "task.limit=300")
+    xla_unfit = ("a batch pads its sources and targets to their own longest, so its shapes have no small bound and "
+                 "XLA would compile nearly every batch")
 
     def pairs(self, file: str, setting: str) -> list[tuple[str, str]]:
         """(source, target) pairs of a task.dataset=file file: its task.source_column and task.target_column."""
@@ -303,7 +305,7 @@ class Task(BaseTask):
                                    dtype=tf.int32)
             examples = tf.data.Dataset.from_tensor_slices((x, y)).map(lambda s, t: (s, t))  # ragged -> dense
             return batched(examples, len(split_pairs), batch_size, name == "train", self.seed, self.max_length,
-                           BUCKET_WIDTH)
+                           bucket_width=BUCKET_WIDTH)
 
         self.max_length = max(len(self.encode_source(s)) for part in references.values() for s in part)
         spec = self.make_spec(input_size=len(self.source_vocabulary), output_size=len(self.target_vocabulary),

@@ -90,8 +90,8 @@ class KilledWhileWriting(Exception):
     pass
 
 
-def test_a_kill_while_the_checkpoint_is_written_leaves_the_last_complete_epoch(make_config, tmp_path, monkeypatch):
-    config = make_config("task=bp", "trainer.epochs=3")
+def killed_while_writing_epoch_two(config, run_dir, monkeypatch) -> None:
+    """Run `config` until the checkpoint of epoch 2 is half written, then fail as a killed process would."""
     save_weights, checkpoints = keras.Model.save_weights, []
 
     def torn_second_checkpoint(model, filepath, *args, **kwargs):
@@ -105,11 +105,30 @@ def test_a_kill_while_the_checkpoint_is_written_leaves_the_last_complete_epoch(m
     with monkeypatch.context() as patch:
         patch.setattr(keras.Model, "save_weights", torn_second_checkpoint)
         with pytest.raises(KilledWhileWriting):
-            run(config, tmp_path)
+            run(config, run_dir)
+
+
+def test_a_kill_while_the_checkpoint_is_written_leaves_the_last_complete_epoch(make_config, tmp_path, monkeypatch):
+    config = make_config("task=bp", "trainer.epochs=3")
+    killed_while_writing_epoch_two(config, tmp_path, monkeypatch)
     assert checkpointed_epochs(tmp_path) == 1
     record = run(config, tmp_path)
     assert record["status"] == "ok" and record["epochs_run"] == 3
     assert [row["epoch"] for row in history(tmp_path)] == ["0", "1", "2"]
+
+
+def test_a_run_interrupted_before_compile_seconds_were_logged_resumes_with_its_columns_in_place(
+        make_config, tmp_path, monkeypatch):
+    config = make_config("task=bp", "trainer.epochs=3")
+    killed_while_writing_epoch_two(config, tmp_path, monkeypatch)
+    [first, _] = history(tmp_path)
+    old = {k: v for k, v in first.items() if k != "compile_seconds"}  # history.csv as earlier versions wrote it
+    (tmp_path / "history.csv").write_text(",".join(old) + "\n" + ",".join(old.values()) + "\n")
+    record = run(config, tmp_path)
+    epochs = history(tmp_path)
+    assert record["status"] == "ok" and [row["epoch"] for row in epochs] == ["0", "1", "2"]
+    assert epochs[0] == {**first, "compile_seconds": "0.0"} and None not in epochs[2]  # nothing shifted
+    assert float(epochs[0]["seconds"]) < float(epochs[1]["seconds"]) < float(epochs[2]["seconds"])
 
 
 class DieAfterTheLastEpochWasSaved(keras.callbacks.Callback):

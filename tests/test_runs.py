@@ -25,7 +25,8 @@ def test_every_valid_combination_trains(make_config, tmp_path, task, topology, c
     assert metrics["epochs_run"] == 1 and metrics["params"] > 0
     assert {"accuracy", "loss"} <= set(metrics["test"]) and 0 <= metrics["test"]["accuracy"] <= 1
     assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert (tmp_path / "history.csv").read_text().startswith("epoch,accuracy,loss,seconds,val_accuracy,val_loss")
+    assert (tmp_path / "history.csv").read_text().startswith(
+        "epoch,accuracy,compile_seconds,loss,seconds,val_accuracy,val_loss")
     assert (tmp_path / "model.keras").stat().st_size > 0
 
 

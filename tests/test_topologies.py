@@ -279,6 +279,32 @@ def test_padding_changes_no_output_at_real_steps_with_characters(topology, spec,
     np.testing.assert_allclose(alone, in_padding, atol=1e-5)
 
 
+@pytest.mark.parametrize("topology,spec", [("many_to_one", CLASS_FROM_TOKENS), ("synced", TAGS),
+                                           ("synced", dataclasses.replace(TAGS, **CHARS))])
+def test_an_xla_training_step_on_padded_sequences_changes_the_weights_as_on_the_unpadded_ones(topology, spec):
+    """What the zoo's runs compile with XLA (trainer.jit_compile): the training step, on batches padded to a bucket's
+    length."""
+    words, tags = np.array([[3, 4, 5], [6, 7, 8]]), np.array([[1, 2, 3], [3, 2, 1]])
+    chars = np.array([[[3, 4], [5, 0], [6, 7]], [[8, 0], [3, 3], [4, 0]]])
+    labels = tags if spec.outputs == "tags" else np.array([0, 1])
+
+    def trained(padding: int):
+        keras.utils.set_random_seed(0)
+        model = topologies.build(topology, spec, "gru", model_config(bidirectional=True))
+        model.compile(keras.optimizers.Adam(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=True)
+        x = np.pad(words, ((0, 0), (0, padding)))
+        x = [x, np.pad(chars, ((0, 0), (0, padding), (0, 0)))] if spec.char_size else x
+        y = np.pad(labels, ((0, 0), (0, padding))) if spec.outputs == "tags" else labels
+        loss = model.train_on_batch(x, y)
+        return loss, model.get_weights()
+
+    (loss, weights), (padded_loss, padded_weights) = trained(0), trained(5)
+    assert loss == pytest.approx(padded_loss, rel=1e-5)
+    for alone, padded in zip(weights, padded_weights):
+        np.testing.assert_allclose(alone, padded, atol=1e-6)
+
+
 def test_word_dropout_turns_only_real_words_unknown_and_only_in_training(make_config):
     layer = layers.WordDropout(0.5, unknown_id=1)
     ids = np.array([[5, 6, 7, 8, 9, 10, 0, 0]] * 50)

@@ -150,3 +150,13 @@ def test_tiny_model_learns_the_toy_task(make_config, tmp_path, tokens, accuracy,
     metrics = run(cfg, tmp_path)
     assert metrics["test"]["accuracy"] > accuracy and metrics["test"]["bleu"] > bleu
     assert metrics["bleu_signature"].startswith("nrefs:1|case:lc|")
+
+
+def test_asked_for_xla_the_run_says_once_why_it_trains_without(make_config, tmp_path, caplog):
+    cfg = make_config("task=translation", "task.dataset=toy", "task.limit=300", "trainer.epochs=1",
+                      "trainer.jit_compile=true")
+    with caplog.at_level("WARNING", logger="zoo.runner"):
+        metrics = run(cfg, tmp_path)
+    said = [r.getMessage() for r in caplog.records if "XLA" in r.getMessage()]
+    assert metrics["status"] == "ok" and len(said) == 1
+    assert said[0].startswith("training without XLA (trainer.jit_compile=true): a batch pads its sources")

@@ -29,6 +29,7 @@ from zoo.task import step_accuracy
 warnings.filterwarnings("ignore", message="Your input ran out of data")
 log = logging.getLogger(__name__)
 BEST_WEIGHTS = "best.weights.h5"  # the best validation epoch so far; the saved model gets these weights
+COMPILING = 5  # a training step this many times slower than the median compiled (CompileTime)
 
 
 class ElapsedTime(keras.callbacks.Callback):
@@ -44,6 +45,25 @@ class ElapsedTime(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = round(time.perf_counter() - self.start, 2)
+
+
+class CompileTime(keras.callbacks.Callback):
+    """Adds `compile_seconds` to every epoch's logs: the time its training steps spent compiling (tracing the step,
+    and with XLA compiling it for each new batch shape). A step that took over COMPILING times the epoch's median
+    step compiled; its excess over that median is counted (a compilation takes seconds, a step milliseconds)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.began = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append(time.perf_counter() - self.began)
+
+    def on_epoch_end(self, epoch, logs=None):
+        median = float(np.median(self.steps)) if self.steps else 0.0
+        logs["compile_seconds"] = round(sum(t - median for t in self.steps if t > COMPILING * median), 2)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -176,8 +196,9 @@ def read_history(path: Path) -> list[dict]:
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
+    """history.csv with its columns in CSVLogger's order (epoch, then the rest sorted), which appends rows to it."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=["epoch", *sorted(set(rows[0]) - {"epoch"})])
         writer.writeheader()
         writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
 
@@ -195,6 +216,9 @@ def compile_model(model: keras.Model, loss, metrics: list, trainer, optimizer: O
     optimizer = adam(trainer.learning_rate, clipnorm=trainer.clipnorm, weight_decay=optimizer.weight_decay or None,
                      use_ema=trainer.ema_momentum is not None, ema_momentum=trainer.ema_momentum or 0.99)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=trainer.jit_compile)
+    if trainer.jit_compile:  # XLA for the training step only: evaluation and answers come in shapes without bound
+        model.make_train_function()
+        model.jit_compile = False
 
 
 def run(cfg: DictConfig, run_dir: Path, plan: Plan | None = None, job: tracking.Job = tracking.Job()) -> dict:
@@ -255,13 +279,16 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: trac
     spec, splits = load_splits(task, trainer)
     train, val = (decoding.model_data(plan.topology, split, spec) for split in (splits.train, splits.val))
 
+    if trainer.jit_compile and task.xla_unfit:
+        log.warning(f"training without XLA (trainer.jit_compile=true): {task.xla_unfit}")
+        trainer = dataclasses.replace(trainer, jit_compile=False)
     model = topologies.build(plan.topology, spec, plan.cell, plan.model)
     compile_model(model, task_loss(task, trainer), task.metrics(), trainer, plan.optimizer)
     monitor, goal = f"val_{task.primary_metric}", task.primary_goal
     history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
     previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]
     if previous:  # a kill between writing history.csv and the checkpoint leaves an epoch that will run again
-        write_history(history_csv, previous)
+        write_history(history_csv, [{"compile_seconds": 0.0, **row} for row in previous])  # none in older runs
         log.info(f"resuming {run_dir} after epoch {len(previous)}")
     monitored = [row[monitor] for row in previous]
     early_stopping = ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored)
@@ -273,6 +300,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: trac
     ]
     callbacks = [
         ElapsedTime(offset=previous[-1]["seconds"] if previous else 0.0),  # first: the others read its `seconds`
+        CompileTime(),
         *([ResumableSwapEMAWeights(resumed=bool(previous))] if trainer.ema_momentum is not None else []),
         *stopping_rules,
         keras.callbacks.ModelCheckpoint(best_weights, monitor, mode=goal, save_best_only=True, save_weights_only=True,
@@ -312,6 +340,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: trac
         "epochs_run": epochs_run,
         "best_epoch": best + 1,
         "train_seconds": round(train_seconds, 2),
+        "compile_seconds": round(sum(history.get("compile_seconds", [])), 2),  # within train_seconds
         "examples_per_second": round(epochs_run * examples_per_epoch / train_seconds, 1),
         "primary_metric": task.primary_metric,
         "primary_goal": goal,

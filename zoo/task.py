@@ -25,6 +25,7 @@ tf = lazy_import("tensorflow")
 # channel, a forecast).
 
 SAMPLES = 20  # test examples a task writes to samples.json with the model's output
+BUCKETS = 8  # the padded lengths of a split of variable-length sequences (see `batched`)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Task:
     primary_metric: ClassVar[str] = "accuracy"
     primary_goal: ClassVar[str] = "max"
     target: ClassVar[Optional[float]] = None  # a validation value of the primary metric worth reaching (results.md)
+    xla_unfit: ClassVar[str] = ""  # why XLA (trainer.jit_compile) cannot serve this task's training, where it cannot
 
     def __init__(self, cfg: TaskConfig, data_dir: Path, seed: int):
         self.cfg = cfg
@@ -234,26 +236,85 @@ def generated_sizes(train_examples: int, limit: Optional[int]) -> dict[str, int]
     return {name: min(n, limit or n) for name, n in sizes.items()}
 
 
+def bucket_bounds(lengths: np.ndarray, batch_size: int, buckets: int) -> list[int]:
+    """At most `buckets` padded lengths for sequences of these `lengths`, the longest among them, chosen to pad as
+    little as possible: the sequences sorted by length go in batches of `batch_size`, a batch pads to the smallest
+    bound at or above its longest sequence, and the bounds minimize the steps all batches pad to (exactly, by
+    dynamic programming over the batches' longest lengths)."""
+    tops = np.unique(np.sort(lengths)[::-1][::batch_size])  # each batch's longest, batches cut from the longest end
+    counts = np.bincount(np.searchsorted(tops, np.sort(lengths)[::-1][::batch_size]), minlength=len(tops))
+    # cost[j, k]: least padded steps for the batches whose longest is at most tops[j], with k bounds, tops[j] one
+    cost = np.full((len(tops), buckets + 1), np.inf)
+    choice = np.zeros((len(tops), buckets + 1), dtype=int)
+    below = np.concatenate([[0], np.cumsum(counts)])
+    for j, top in enumerate(tops):
+        cost[j, 1] = below[j + 1] * top
+        for k in range(2, buckets + 1):
+            previous = cost[:j, k - 1] + (below[j + 1] - below[1:j + 1]) * top
+            if j:
+                choice[j, k] = int(np.argmin(previous))
+                cost[j, k] = previous[choice[j, k]]
+    bounds, j, k = [], len(tops) - 1, int(np.argmin(cost[-1, 1:])) + 1
+    while k >= 1:
+        bounds.append(int(tops[j]))
+        j, k = choice[j, k], k - 1
+    return sorted(set(bounds))
+
+
 def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool, seed: int,
-            max_length: Optional[int] = None, bucket_width: int = 32) -> tf.data.Dataset:
+            max_length: Optional[int] = None, buckets: int = BUCKETS,
+            bucket_width: Optional[int] = None) -> tf.data.Dataset:
     """Cache the prepared examples once and reshuffle the training set every epoch.
 
     tf.data's autotuning is off: its background thread sleeps for periods that double up to a minute, and
     deleting an iterator (at the end of every epoch) waited for that sleep, which stalled training for 10, 20
     or 40 s at a time (docs/speed.md). Nor is there a `prefetch`: batches come from memory in microseconds.
 
-    With `max_length`, examples are variable-length sequences (the first tensor of an example sets its length):
-    they are batched with others whose lengths fall in the same `bucket_width`-wide bucket and padded with 0 to
-    the longest in the batch, so short sequences cost little.
+    With `max_length`, examples are variable-length sequences (the first tensor of an example sets its length,
+    at most max_length). Their batches come in a few fixed shapes, so that XLA (`trainer.jit_compile`) compiles a
+    handful of them once: every batch is padded with 0 to one of at most `buckets` lengths chosen from the split's
+    length histogram (`bucket_bounds`; every tensor's first unknown dimension), and holds sequences of one bucket
+    only. Each sequence's bucket is fixed when the split is made (the sequences sorted by length, longest first, in
+    batches; each batch's bucket the one its longest fits), so that every bucket but the shortest holds a whole
+    number of batches: the shapes are at most `buckets` full batches and one batch of the split's remainder
+    (size mod batch_size, the shortest sequences). With `bucket_width` instead (translation, whose targets set
+    their own length), a batch holds sequences whose lengths fall in one bucket that wide and is padded to its
+    longest.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
     examples = examples.apply(tf.data.experimental.assert_cardinality(size)).cache().with_options(options)
-    if shuffle:
-        examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if max_length is None:
-        return examples.batch(batch_size)
-    # a bucket holds the lengths below its bound
-    boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]
-    return examples.bucket_by_sequence_length(
-        lambda inputs, _: tf.shape(tf.nest.flatten(inputs)[0])[0], boundaries, [batch_size] * (len(boundaries) + 1))
+        return (examples.shuffle(size, seed=seed, reshuffle_each_iteration=True) if shuffle else examples) \
+            .batch(batch_size)
+
+    def length(inputs, *_):
+        return tf.shape(tf.nest.flatten(inputs)[0])[0]
+
+    if bucket_width is not None:  # a bucket holds the lengths below its bound
+        boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]
+        if shuffle:
+            examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+        return examples.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
+    lengths = np.concatenate(list(examples.map(length).batch(4096).as_numpy_iterator()))
+    bounds = bucket_bounds(lengths, batch_size, buckets)
+    order = np.argsort(-lengths, kind="stable")  # the longest first: the remainder batch is the shortest sequences
+    bucket = np.zeros(size, dtype="int64")
+    for start in range(0, size, batch_size):
+        batch = order[start:start + batch_size]
+        bucket[batch] = np.searchsorted(bounds, lengths[batch].max())
+    keyed = tf.data.Dataset.zip(examples, tf.data.Dataset.from_tensor_slices(bucket))
+    if shuffle:
+        keyed = keyed.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    shapes = tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec)
+    bound_of = tf.constant(bounds, dtype=tf.int64)
+
+    def padded(key, window):
+        def shape(static):  # the first unknown dimension: the bucket's bound; any other: the batch's longest
+            dims = [-1 if d is None else d for d in static.as_list()]
+            if None in static.as_list():
+                dims[static.as_list().index(None)] = bound_of[key]
+            return tf.stack([tf.cast(d, tf.int64) for d in dims]) if dims else tf.constant([], tf.int64)
+        return window.map(lambda example, _: example).padded_batch(batch_size, tf.nest.map_structure(shape, shapes))
+
+    return keyed.group_by_window(lambda _, key: key, padded, window_size=batch_size)
