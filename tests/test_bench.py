@@ -13,15 +13,25 @@ def test_throughput_times_each_side_in_its_own_process_per_cell_and_shape(monkey
     processes, in_own_process = [], bench.pass_in_own_process
     monkeypatch.setattr(bench, "pass_in_own_process", lambda *args: processes.append(args) or in_own_process(*args))
     out = tmp_path / "throughput.json"
-    assert bench.main(["throughput", "--cells", "gru", "--sides", "zoo,torch", "--batches", "2", "--repeats", "2",
-                       "--out", str(out), "trainer.learning_rate=0.01"]) == 0
+    assert bench.main(["throughput", "--cells", "gru", "--sides", "zoo,zoo.xla,torch", "--batches", "2",
+                       "--repeats", "2", "--out", str(out), "trainer.learning_rate=0.01"]) == 0
     result = json.loads(out.read_text())
     assert result["overrides"] == ["trainer.learning_rate=0.01"]
     [row] = result["rows"]
     assert (row["cell"], row["units"]) == ("gru", 4) and row["failed"] == {}
     assert len(row["repeats"]["zoo"]) == len(row["repeats"]["torch"]) == 2
     assert row["zoo"] > 0 and row["torch"] > 0 and row["zoo/torch"] == round(row["zoo"] / row["torch"], 2)
-    assert [side for side, *_ in processes] == ["zoo", "torch", "zoo", "torch"]  # alternating, one pass each
+    assert row["zoo.xla/torch"] == round(row["zoo.xla"] / row["torch"], 2) and "zoo/zoo.xla" not in row
+    assert [side for side, *_ in processes] == ["zoo", "zoo.xla", "torch"] * 2  # alternating, one pass each
+
+
+def test_the_xla_side_is_the_zoo_compiled_with_xla(monkeypatch):
+    compiled_with = []
+    monkeypatch.setattr(bench, "zoo_trainer", lambda cell, shape, x, y, cfg: compiled_with.append(
+        cfg.trainer.jit_compile) or (lambda: None))
+    for side in ("zoo", "zoo.xla"):
+        bench.timed_pass(side, "gru", {"batch": 4, "length": 5, "embedding": 8, "units": 6}, 1, [])
+    assert compiled_with == [False, True]
 
 
 def test_the_torch_side_flushes_denormals_and_uses_the_zoos_thread_count(make_config):

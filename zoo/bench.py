@@ -1,20 +1,21 @@
 """Benchmarks.
 
-    python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--sides zoo,torch,torch.compile] [--batches 30]
-                                   [--repeats 3] [--out FILE] [overrides]
+    python -m zoo.bench throughput [--cells gru,lstm,simple_rnn] [--sides zoo,zoo.xla,torch,torch.compile]
+                                   [--batches 30] [--repeats 3] [--out FILE] [overrides]
     python -m zoo.bench quality [--tasks imdb,bp,...] [--cells gru,lstm,simple_rnn] [--out DIR] [overrides]
     python -m zoo.bench predict RUN [RUN ...] [--count N]
 
 `throughput` trains the same many-to-one model (embedding -> one recurrent layer -> dense) for a fixed number of
 batches of random tokens, as the zoo builds, compiles and feeds it (`topologies.many_to_one`,
 `runner.compile_model`, `task.batched`, with the configured trainer settings: Hydra overrides such as
-`trainer.jit_compile=true` apply), and as the equivalent PyTorch model (`torch.nn.GRU` / `LSTM` / `RNN`, Adam, the
-same gradient clipping) run as a PyTorch user would on a CPU: denormal floats flushed to zero
-(`torch.set_flush_denormal(True)`; TensorFlow flushes them by default, and PyTorch's CPU RNN crawls through them),
-eager and under `torch.compile`. Each timed pass runs in a process of its own after an untimed one, the sides
-alternating (`--sides`), on the same data with the same thread count. It prints each side's median samples/s
-over the repeats with their range, the zoo's ratio to each PyTorch side, and a warning where one side's repeats
-differ by more than 20 %; `--out` writes the rows as JSON. PyTorch is an optional extra: `pip install -e ".[bench]"`.
+`trainer.jit_compile=true` apply; the side `zoo.xla` adds that one), and as the equivalent PyTorch model
+(`torch.nn.GRU` / `LSTM` / `RNN`, Adam, the same gradient clipping) run as a PyTorch user would on a CPU:
+denormal floats flushed to zero (`torch.set_flush_denormal(True)`; TensorFlow flushes them by default, and
+PyTorch's CPU RNN crawls through them), eager and under `torch.compile`. Each timed pass runs in a process of its
+own after an untimed one, the sides alternating (`--sides`), on the same data with the same thread count. It
+prints each side's median samples/s over the repeats with their range, each zoo side's ratio to each PyTorch
+side, and a warning where one side's repeats differ by more than 20 %; `--out` writes the rows as JSON. PyTorch
+is an optional extra: `pip install -e ".[bench]"`.
 
 `quality` runs every task with its own defaults (conf/task/<task>.yaml) for every cell, as a Hydra sweep per
 task under DIR, and prints one row per task and cell: the primary test metric, training seconds, and the
@@ -56,7 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAPES = [{"batch": 64, "length": 200, "embedding": 128, "units": 64},
           {"batch": 64, "length": 200, "embedding": 128, "units": 256}]
 VOCABULARY = 10000
-SIDES = ("zoo", "torch", "torch.compile")
+SIDES = ("zoo", "zoo.xla", "torch", "torch.compile")  # zoo.xla: the zoo with trainer.jit_compile=true
+ZOO_SIDES = ("zoo", "zoo.xla")
 SPREAD_WARNING = 0.2  # a side whose repeats differ by more than this share of their median is flagged
 
 
@@ -141,8 +143,8 @@ def samples_per_second(train, samples: int) -> float:
 def timed_pass(side: str, cell: str, shape: dict, batches: int, overrides: list[str]) -> float:
     """One side's samples/s over one pass, in this process (`throughput` starts one process per pass)."""
     x, y = random_data(shape, batches)
-    cfg = compose_config(overrides)
-    if side == "zoo":  # TensorFlow's ops run on every core by default
+    cfg = compose_config([*overrides, *(["trainer.jit_compile=true"] if side == "zoo.xla" else [])])
+    if side in ZOO_SIDES:  # TensorFlow's ops run on every core by default
         train = zoo_trainer(cell, shape, x, y, cfg)
     else:
         train = torch_trainer(cell, shape, x, y, cfg, compiled=side == "torch.compile")
@@ -177,13 +179,13 @@ def throughput(cells: list[str], sides: list[str], batches: int, repeats: int, o
                         measured[side].append(round(result, 1))
             row = {"cell": cell, **shape, "repeats": measured, "failed": failed}
             row |= {side: statistics.median(values) if values else None for side, values in measured.items()}
-            row |= {f"zoo/{side}": round(row["zoo"] / row[side], 2) for side in sides
-                    if side != "zoo" and row.get("zoo") and row[side]}
+            row |= {f"{zoo}/{side}": round(row[zoo] / row[side], 2) for zoo in sides if zoo in ZOO_SIDES
+                    for side in sides if side not in ZOO_SIDES and row[zoo] and row[side]}
             rows.append(row)
             print(f"{cell:<11} units {shape['units']:>3}: " + ", ".join(
                 f"{side} {row[side]:7.1f} ({min(measured[side])}-{max(measured[side])})" if measured[side]
                 else f"{side} failed ({failed[side]})" for side in sides) + "; " + ", ".join(
-                f"{key} {value:.2f}" for key, value in row.items() if key.startswith("zoo/")), flush=True)
+                f"{key} {value:.2f}" for key, value in row.items() if "/" in key), flush=True)
             for side, values in measured.items():
                 if len(values) > 1 and spread(values) > SPREAD_WARNING:
                     print(f"warning: {cell} units {shape['units']}: {side}'s repeats differ by "
@@ -277,7 +279,8 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     speed = commands.add_parser("throughput", help="samples/s of the zoo's training against PyTorch's")
     speed.add_argument("--cells", default="gru,lstm,simple_rnn")
-    speed.add_argument("--sides", default=",".join(SIDES), help="which of zoo, torch, torch.compile to time")
+    speed.add_argument("--sides", default=",".join(SIDES),
+                       help="which of zoo, zoo.xla (trainer.jit_compile=true), torch, torch.compile to time")
     speed.add_argument("--batches", type=int, default=30, help="batches per timed pass")
     speed.add_argument("--repeats", type=int, default=3)
     speed.add_argument("--out", type=Path, help="also write the rows as JSON here")
@@ -308,8 +311,8 @@ def main(argv=None) -> int:
         if min(args.batches, args.repeats) <= 0:
             parser.error("--batches and --repeats must be > 0")
         sides = args.sides.split(",")
-        if "zoo" not in sides or not set(sides) <= set(SIDES):
-            parser.error(f"--sides takes zoo and any of {', '.join(SIDES[1:])}, not {args.sides}")
+        if not set(sides) & set(ZOO_SIDES) or not set(sides) <= set(SIDES):
+            parser.error(f"--sides takes zoo or zoo.xla and any of {', '.join(SIDES)}, not {args.sides}")
         return throughput_command(args, cells, overrides)
     if unknown := [t for t in args.tasks.split(",") if t not in tasks.names()]:
         parser.error(f"unknown task {', '.join(unknown)}; choose from {', '.join(tasks.names())}")
