@@ -12,8 +12,9 @@ from zoo.config import Attention, ModelConfig, Pooling, register
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "tests" / "data"
+# without XLA: compiling each short run's few batch shapes costs more than it saves (tests that are about XLA ask)
 TINY = ["model.units=8", "model.embedding_dim=8", "trainer.batch_size=16", "trainer.verbose=0",
-        f"paths.data_dir={TEST_DATA}"]
+        "trainer.jit_compile=false", f"paths.data_dir={TEST_DATA}"]
 
 register()
 

@@ -141,7 +141,7 @@ def sentences(splits, count: int):
 
 
 def batch_of(examples):
-    """Sentences padded to the longest (words, characters and tags), as `batched` pads them."""
+    """Sentences padded to the longest (words, characters and tags), as `batched` pads them (to a bucket's length)."""
     width = max(x[0].shape[1] for x, _ in examples)
     chars = max(x[1].shape[2] for x, _ in examples)
     words = np.concatenate([np.pad(x[0], ((0, 0), (0, width - x[0].shape[1]))) for x, _ in examples])
