@@ -236,13 +236,19 @@ def generated_sizes(train_examples: int, limit: Optional[int]) -> dict[str, int]
     return {name: min(n, limit or n) for name, n in sizes.items()}
 
 
+def batch_longest(lengths: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sequences' indices sorted by length, longest first, and the longest length of each batch cut from that
+    order (so that the one batch short of batch_size holds the shortest sequences)."""
+    order = np.argsort(-lengths, kind="stable")
+    return order, lengths[order[::batch_size]]
+
+
 def bucket_bounds(lengths: np.ndarray, batch_size: int, buckets: int) -> list[int]:
     """At most `buckets` padded lengths for sequences of these `lengths`, the longest among them, chosen to pad as
     little as possible: the sequences sorted by length go in batches of `batch_size`, a batch pads to the smallest
     bound at or above its longest sequence, and the bounds minimize the steps all batches pad to (exactly, by
     dynamic programming over the batches' longest lengths)."""
-    tops = np.unique(np.sort(lengths)[::-1][::batch_size])  # each batch's longest, batches cut from the longest end
-    counts = np.bincount(np.searchsorted(tops, np.sort(lengths)[::-1][::batch_size]), minlength=len(tops))
+    tops, counts = np.unique(batch_longest(lengths, batch_size)[1], return_counts=True)
     # cost[j, k]: least padded steps for the batches whose longest is at most tops[j], with k bounds, tops[j] one
     cost = np.full((len(tops), buckets + 1), np.inf)
     choice = np.zeros((len(tops), buckets + 1), dtype=int)
@@ -298,11 +304,9 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
         return examples.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
     lengths = np.concatenate(list(examples.map(length).batch(4096).as_numpy_iterator()))
     bounds = bucket_bounds(lengths, batch_size, buckets)
-    order = np.argsort(-lengths, kind="stable")  # the longest first: the remainder batch is the shortest sequences
-    bucket = np.zeros(size, dtype="int64")
-    for start in range(0, size, batch_size):
-        batch = order[start:start + batch_size]
-        bucket[batch] = np.searchsorted(bounds, lengths[batch].max())
+    order, longest = batch_longest(lengths, batch_size)
+    bucket = np.empty(size, dtype="int64")
+    bucket[order] = np.repeat(np.searchsorted(bounds, longest), batch_size)[:size]
     keyed = tf.data.Dataset.zip(examples, tf.data.Dataset.from_tensor_slices(bucket))
     if shuffle:
         keyed = keyed.shuffle(size, seed=seed, reshuffle_each_iteration=True)
