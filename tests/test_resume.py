@@ -1,6 +1,5 @@
 """Fault tolerance: a killed run continues where it stopped, a finished run is not retrained, NaN keeps the
 checkpoint."""
-import csv
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ from conftest import ROOT, TEST_DATA
 
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
-from zoo.runner import ResumableEarlyStopping, run
+from zoo.runner import ResumableEarlyStopping, history_rows, keep_history, run
 
 # about a second per epoch on 2 cores: long enough to be killed in the middle of one
 SLOW = ["task=memory", "task.length=150", "task.train_examples=2000", "cell=gru", "model.units=8",
@@ -22,9 +21,8 @@ SLOW = ["task=memory", "task.length=150", "task.train_examples=2000", "cell=gru"
         "trainer.jit_compile=false"]
 
 
-def history(run_dir):
-    with open(run_dir / "history.csv") as f:
-        return list(csv.DictReader(f))
+def history(run_dir) -> list[dict]:
+    return history_rows(run_dir / "history.csv")
 
 
 def test_killed_run_continues_from_its_checkpoint_when_the_same_command_runs_again(zoo_cli, tmp_path):
@@ -129,6 +127,13 @@ def test_a_run_interrupted_before_compile_seconds_were_logged_resumes_with_its_c
     assert record["status"] == "ok" and [row["epoch"] for row in epochs] == ["0", "1", "2"]
     assert epochs[0] == {**first, "compile_seconds": "0.0"} and None not in epochs[2]  # nothing shifted
     assert float(epochs[0]["seconds"]) < float(epochs[1]["seconds"]) < float(epochs[2]["seconds"])
+
+
+def test_resuming_keeps_the_saved_epochs_rows_as_written(tmp_path):
+    saved = "epoch,compile_seconds,loss,seconds\n0,2.34,0.6177350282669067,6.15\n1,0,0.16768896579742432,9.58\n"
+    (tmp_path / "history.csv").write_text(saved + "2,0,0.1,12.01\n")  # epoch 2 ran after the last checkpoint
+    keep_history(tmp_path / "history.csv", 2)
+    assert (tmp_path / "history.csv").read_text() == saved
 
 
 class DieAfterTheLastEpochWasSaved(keras.callbacks.Callback):

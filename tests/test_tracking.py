@@ -1,7 +1,6 @@
 """logger=mlflow: every run in a real MLflow store (SQLite), read back with MLflow's own client: a sweep's jobs
 with their params, tags, per-epoch and test metrics and artifacts; failed and NaN runs; a killed run resumed as
 one MLflow run; the MLflow UI showing the sweep in headless Chromium."""
-import csv
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ from test_resume import SLOW
 
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
-from zoo.runner import run
+from zoo.runner import history_rows, run
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow is not installed (pip install -e '.[tracking]')")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -29,8 +28,7 @@ def store(tmp_path) -> str:
 
 
 def history(run_dir) -> list[dict]:
-    with open(run_dir / "history.csv") as f:
-        return list(csv.DictReader(f))
+    return history_rows(run_dir / "history.csv")
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ class CompileTime(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         median = float(np.median(self.steps)) if self.steps else 0.0
-        logs["compile_seconds"] = round(sum(t - median for t in self.steps if t > COMPILING * median), 2)
+        logs["compile_seconds"] = round(sum((t - median for t in self.steps if t > COMPILING * median), 0.0), 2)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -189,18 +189,25 @@ def best_index(values: list[float], goal: str) -> int:
 
 
 def read_history(path: Path) -> list[dict]:
+    return [{k: float(v) for k, v in row.items()} for row in history_rows(path)]
+
+
+def history_rows(path: Path) -> list[dict]:
+    """history.csv's rows as written."""
     if not path.exists():
         return []
     with open(path) as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return list(csv.DictReader(f))
 
 
-def write_history(path: Path, rows: list[dict]) -> None:
-    """history.csv with its columns in CSVLogger's order (epoch, then the rest sorted), which appends rows to it."""
+def keep_history(path: Path, epochs: int) -> None:
+    """Keep history.csv's first `epochs` rows as written, in CSVLogger's column order (epoch, then the rest sorted),
+    which appends rows to it; histories written before `compile_seconds` get it as 0.0."""
+    rows = [{"compile_seconds": "0.0", **row} for row in history_rows(path)[:epochs]]
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["epoch", *sorted(set(rows[0]) - {"epoch"})])
         writer.writeheader()
-        writer.writerows({**row, "epoch": int(row["epoch"])} for row in rows)
+        writer.writerows(rows)
 
 
 def task_loss(task, trainer):
@@ -288,7 +295,7 @@ def train_and_evaluate(cfg: DictConfig, run_dir: Path, plan: Plan, tracker: trac
     history_csv, best_weights = run_dir / "history.csv", run_dir / BEST_WEIGHTS
     previous = read_history(history_csv)[:checkpointed_epochs(run_dir)]
     if previous:  # a kill between writing history.csv and the checkpoint leaves an epoch that will run again
-        write_history(history_csv, [{"compile_seconds": 0.0, **row} for row in previous])  # none in older runs
+        keep_history(history_csv, len(previous))
         log.info(f"resuming {run_dir} after epoch {len(previous)}")
     monitored = [row[monitor] for row in previous]
     early_stopping = ResumableEarlyStopping(monitor, mode=goal, patience=trainer.patience, previous=monitored)
