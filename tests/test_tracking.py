@@ -11,11 +11,11 @@ import time
 
 import pytest
 from conftest import ROOT, TEST_DATA
-from test_resume import SLOW
+from test_resume import SLOW, history
 
 from zoo.errors import NonFiniteLoss
 from zoo.resume import checkpointed_epochs
-from zoo.runner import history_rows, run
+from zoo.runner import run
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow is not installed (pip install -e '.[tracking]')")
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -25,10 +25,6 @@ QUICK_BP = ["task=bp", "trainer.epochs=2", "trainer.verbose=0", "model.units=8",
 
 def store(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
-def history(run_dir) -> list[dict]:
-    return history_rows(run_dir / "history.csv")
 
 
 @pytest.fixture(scope="module")

@@ -250,7 +250,7 @@ def predict_command(args) -> int:
     return 0
 
 
-def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
+def throughput_command(args, cells: list[str], sides: list[str], overrides: list[str]) -> int:
     try:
         import torch
     except ImportError:
@@ -258,7 +258,7 @@ def throughput_command(args, cells: list[str], overrides: list[str]) -> int:
         return 1
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, PyTorch {torch.__version__}; "
           f"{os.cpu_count()} threads each; a process per timed pass", flush=True)
-    rows = throughput(cells, args.sides.split(","), args.batches, args.repeats, overrides)
+    rows = throughput(cells, sides, args.batches, args.repeats, overrides)
     if args.out:
         args.out.write_text(json.dumps({"overrides": overrides, "rows": rows}, indent=2) + "\n")
     return 0
@@ -311,7 +311,7 @@ def main(argv=None) -> int:
         sides = args.sides.split(",")
         if not set(sides) & set(ZOO_SIDES) or not set(sides) <= set(SIDES):
             parser.error(f"--sides takes zoo or zoo.xla and any of {', '.join(SIDES)}, not {args.sides}")
-        return throughput_command(args, cells, overrides)
+        return throughput_command(args, cells, sides, overrides)
     if unknown := [t for t in args.tasks.split(",") if t not in tasks.names()]:
         parser.error(f"unknown task {', '.join(unknown)}; choose from {', '.join(tasks.names())}")
     return quality_command(args, cells, overrides)

@@ -290,34 +290,34 @@ def batched(examples: tf.data.Dataset, size: int, batch_size: int, shuffle: bool
     options = tf.data.Options()
     options.autotune.enabled = False
     examples = examples.apply(tf.data.experimental.assert_cardinality(size)).cache().with_options(options)
+
+    def shuffled(dataset: tf.data.Dataset) -> tf.data.Dataset:
+        return dataset.shuffle(size, seed=seed, reshuffle_each_iteration=True) if shuffle else dataset
+
     if max_length is None:
-        return (examples.shuffle(size, seed=seed, reshuffle_each_iteration=True) if shuffle else examples) \
-            .batch(batch_size)
+        return shuffled(examples).batch(batch_size)
 
     def length(inputs, *_):
         return tf.shape(tf.nest.flatten(inputs)[0])[0]
 
     if bucket_width is not None:  # a bucket holds the lengths below its bound
         boundaries = [*range(bucket_width, max_length, bucket_width), max_length + 1]
-        if shuffle:
-            examples = examples.shuffle(size, seed=seed, reshuffle_each_iteration=True)
-        return examples.bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
+        return shuffled(examples).bucket_by_sequence_length(length, boundaries, [batch_size] * (len(boundaries) + 1))
     lengths = np.concatenate(list(examples.map(length).batch(4096).as_numpy_iterator()))
     bounds = bucket_bounds(lengths, batch_size, buckets)
     order, longest = batch_longest(lengths, batch_size)
     bucket = np.empty(size, dtype="int64")
     bucket[order] = np.repeat(np.searchsorted(bounds, longest), batch_size)[:size]
-    keyed = tf.data.Dataset.zip(examples, tf.data.Dataset.from_tensor_slices(bucket))
-    if shuffle:
-        keyed = keyed.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    keyed = shuffled(tf.data.Dataset.zip(examples, tf.data.Dataset.from_tensor_slices(bucket)))
     shapes = tf.nest.map_structure(lambda spec: spec.shape, examples.element_spec)
     bound_of = tf.constant(bounds, dtype=tf.int64)
 
     def padded(key, window):
         def shape(static):  # the first unknown dimension: the bucket's bound; any other: the batch's longest
-            dims = [-1 if d is None else d for d in static.as_list()]
-            if None in static.as_list():
-                dims[static.as_list().index(None)] = bound_of[key]
+            known = static.as_list()
+            dims = [-1 if d is None else d for d in known]
+            if None in known:
+                dims[known.index(None)] = bound_of[key]
             return tf.stack([tf.cast(d, tf.int64) for d in dims]) if dims else tf.constant([], tf.int64)
         return window.map(lambda example, _: example).padded_batch(batch_size, tf.nest.map_structure(shape, shapes))
 
